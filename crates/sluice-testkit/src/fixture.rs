@@ -1,0 +1,1 @@
+//! Recorded exchanges (see fixtures/README.md).
