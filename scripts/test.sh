@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Runs every check CI runs: formatting, clippy, unit and fixture tests, then the integration suite
+# against a real broker (tansu via scripts/broker.sh, or KAFKA_BOOTSTRAP if set).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ ! -d ../shared/fixtures/captured ]; then
+    echo "test.sh: ../shared/fixtures/captured is missing: the captured third-party fixtures must sit beside the repo" >&2
+    exit 1
+fi
+
+step() { printf '\n== %s\n' "$*" >&2; }
+
+step "cargo fmt --check"
+cargo fmt --all --check
+
+step "cargo clippy --all-targets -D warnings"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "unit, fixture and doc tests"
+cargo test --workspace --exclude sluice-integration --locked
+
+step "integration suite against a real broker"
+# Build first so the broker does not sit idle (and no test times out) while we compile.
+cargo test -p sluice-integration --locked --no-run
+bootstrap=$(scripts/broker.sh start)
+trap 'scripts/broker.sh stop' EXIT
+SLUICE_BOOTSTRAP=$bootstrap cargo test -p sluice-integration --locked
