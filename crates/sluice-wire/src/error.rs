@@ -46,7 +46,9 @@ pub enum WireError {
         reason: String,
     },
     /// A request got no response within `request.timeout.ms`.
-    #[error("{api:?} v{version} request (correlation id {correlation_id}) to {addr} timed out after {timeout_ms} ms")]
+    #[error(
+        "{api:?} v{version} request (correlation id {correlation_id}) to {addr} timed out after {timeout_ms} ms"
+    )]
     RequestTimeout {
         /// The peer's address.
         addr: String,
@@ -124,7 +126,9 @@ pub enum WireError {
 
     // ---- records ----------------------------------------------------------
     /// A record batch's stored CRC does not match its bytes.
-    #[error("CRC mismatch in {what} at offset {offset}: stored {stored:#010x}, computed {computed:#010x}")]
+    #[error(
+        "CRC mismatch in {what} at offset {offset}: stored {stored:#010x}, computed {computed:#010x}"
+    )]
     CrcMismatch {
         /// `record batch` or `message`.
         what: &'static str,

@@ -503,7 +503,12 @@ mod tests {
     #[test]
     fn table_is_dense_and_ordered() {
         for (i, e) in TABLE.iter().enumerate() {
-            assert_eq!(i32::from(e.code), i as i32 - 1, "entry {} out of place", e.name);
+            assert_eq!(
+                i32::from(e.code),
+                i as i32 - 1,
+                "entry {} out of place",
+                e.name
+            );
         }
     }
 
@@ -511,12 +516,27 @@ mod tests {
     fn known_codes() {
         assert_eq!(KafkaCode(6).name(), "NOT_LEADER_OR_FOLLOWER");
         assert!(KafkaCode::NOT_LEADER_OR_FOLLOWER.is_retriable());
-        assert_eq!(KafkaCode::NOT_LEADER_OR_FOLLOWER.action(), ErrorAction::RefreshMetadata);
-        assert_eq!(KafkaCode::OFFSET_OUT_OF_RANGE.action(), ErrorAction::ResetOffset);
+        assert_eq!(
+            KafkaCode::NOT_LEADER_OR_FOLLOWER.action(),
+            ErrorAction::RefreshMetadata
+        );
+        assert_eq!(
+            KafkaCode::OFFSET_OUT_OF_RANGE.action(),
+            ErrorAction::ResetOffset
+        );
         assert!(!KafkaCode::OFFSET_OUT_OF_RANGE.is_retriable());
-        assert_eq!(KafkaCode::REBALANCE_IN_PROGRESS.action(), ErrorAction::Rejoin);
-        assert_eq!(KafkaCode::NOT_COORDINATOR.action(), ErrorAction::FindCoordinator);
-        assert_eq!(KafkaCode::FETCH_SESSION_ID_NOT_FOUND.action(), ErrorAction::ResetFetchSession);
+        assert_eq!(
+            KafkaCode::REBALANCE_IN_PROGRESS.action(),
+            ErrorAction::Rejoin
+        );
+        assert_eq!(
+            KafkaCode::NOT_COORDINATOR.action(),
+            ErrorAction::FindCoordinator
+        );
+        assert_eq!(
+            KafkaCode::FETCH_SESSION_ID_NOT_FOUND.action(),
+            ErrorAction::ResetFetchSession
+        );
         assert_eq!(KafkaCode::NONE.action(), ErrorAction::None);
         assert!(KafkaCode::NONE.into_result().is_ok());
     }
