@@ -1,0 +1,309 @@
+//! RecordBatch v2: the batch header, CRC32C verification, and the records
+//! inside, decoded lazily and without copying.
+
+use bytes::{Buf, Bytes};
+
+use super::Compression;
+use super::header::{Headers, take};
+use super::record::{Record, TimestampType};
+use super::varint::{read_varint, read_varlong};
+use crate::error::{Result, WireError};
+
+/// Bytes before the records in a v2 batch.
+pub(crate) const V2_HEADER_LEN: usize = 61;
+/// Where the CRC32C-covered part starts (the attributes).
+const CRC_START: usize = 21;
+
+/// A batch's header. Legacy messages are described by the same fields
+/// (magic 0/1, one record or a compressed wrapper's count).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchHeader {
+    /// The first offset.
+    pub base_offset: i64,
+    /// The batch length after this field.
+    pub batch_length: i32,
+    /// The leader epoch when the batch was appended.
+    pub partition_leader_epoch: i32,
+    /// 2 for RecordBatch, 0 or 1 for legacy messages.
+    pub magic: i8,
+    /// The stored CRC.
+    pub crc: u32,
+    /// Compression, timestamp type, transactional and control bits.
+    pub attributes: i16,
+    /// Offset of the last record relative to `base_offset`.
+    pub last_offset_delta: i32,
+    /// The first record's timestamp.
+    pub base_timestamp: i64,
+    /// The largest timestamp (the append time for LogAppendTime).
+    pub max_timestamp: i64,
+    /// The producer id (-1 for non-idempotent producers).
+    pub producer_id: i64,
+    /// The producer epoch.
+    pub producer_epoch: i16,
+    /// The first record's sequence number.
+    pub base_sequence: i32,
+    /// How many records the batch declares.
+    pub record_count: i32,
+}
+
+impl BatchHeader {
+    /// The compression codec (an unknown id was rejected at decode).
+    pub fn compression(&self) -> Compression {
+        Compression::from_id((self.attributes & 0x07) as u8).unwrap_or(Compression::None)
+    }
+
+    /// CreateTime or LogAppendTime.
+    pub fn timestamp_type(&self) -> TimestampType {
+        if self.magic == 0 {
+            TimestampType::NoTimestamp
+        } else if self.attributes & 0x08 != 0 {
+            TimestampType::LogAppendTime
+        } else {
+            TimestampType::CreateTime
+        }
+    }
+
+    /// Part of a transaction.
+    pub fn is_transactional(&self) -> bool {
+        self.attributes & 0x10 != 0
+    }
+
+    /// Holds control records (transaction markers), not data.
+    pub fn is_control(&self) -> bool {
+        self.attributes & 0x20 != 0
+    }
+
+    /// The last offset in the batch.
+    pub fn last_offset(&self) -> i64 {
+        self.base_offset + i64::from(self.last_offset_delta)
+    }
+
+    /// Reads a v2 header from the front of `data` (at least 61 bytes).
+    pub(crate) fn parse_v2(mut data: &[u8]) -> BatchHeader {
+        BatchHeader {
+            base_offset: data.get_i64(),
+            batch_length: data.get_i32(),
+            partition_leader_epoch: data.get_i32(),
+            magic: data.get_i8(),
+            crc: data.get_u32(),
+            attributes: data.get_i16(),
+            last_offset_delta: data.get_i32(),
+            base_timestamp: data.get_i64(),
+            max_timestamp: data.get_i64(),
+            producer_id: data.get_i64(),
+            producer_epoch: data.get_i16(),
+            base_sequence: data.get_i32(),
+            record_count: data.get_i32(),
+        }
+    }
+
+    /// Checks a v2 batch's CRC32C over everything from the attributes on.
+    pub(crate) fn verify_crc(&self, batch: &[u8]) -> Result<()> {
+        let computed = crc32c::crc32c(&batch[CRC_START..]);
+        if computed != self.crc {
+            return Err(WireError::CrcMismatch {
+                what: "record batch",
+                offset: self.base_offset,
+                stored: self.crc,
+                computed,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// A transaction marker's content.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ControlRecord {
+    /// The transaction was aborted.
+    Abort,
+    /// The transaction was committed.
+    Commit,
+    /// A control type this client does not know.
+    Unknown(i16),
+}
+
+#[derive(Debug, Clone)]
+enum Body {
+    /// The (decompressed) records section of a v2 batch.
+    V2(Bytes),
+    /// Legacy messages, decoded.
+    Legacy(Vec<Record>),
+}
+
+/// One batch: its header and its records.
+#[derive(Debug, Clone)]
+pub struct Batch {
+    /// The header.
+    pub header: BatchHeader,
+    body: Body,
+}
+
+impl Batch {
+    pub(crate) fn v2(header: BatchHeader, records: Bytes) -> Batch {
+        Batch {
+            header,
+            body: Body::V2(records),
+        }
+    }
+
+    pub(crate) fn legacy(header: BatchHeader, records: Vec<Record>) -> Batch {
+        Batch {
+            header,
+            body: Body::Legacy(records),
+        }
+    }
+
+    /// The records, decoded as iterated. An error ends the iteration.
+    pub fn records(&self) -> Records {
+        match &self.body {
+            Body::V2(data) => Records::V2 {
+                data: data.clone(),
+                pos: 0,
+                remaining: self.header.record_count.max(0) as usize,
+                header: self.header,
+            },
+            Body::Legacy(records) => Records::Legacy(records.clone().into_iter()),
+        }
+    }
+
+    /// For a control batch, what its marker says.
+    pub fn control_record(&self) -> Result<Option<ControlRecord>> {
+        if !self.header.is_control() {
+            return Ok(None);
+        }
+        let Some(record) = self.records().next().transpose()? else {
+            return Ok(None);
+        };
+        let key = record.key.unwrap_or_default();
+        if key.len() < 4 {
+            return Err(WireError::Corrupt {
+                what: "control record",
+                offset: record.offset,
+                reason: format!("key of {} bytes", key.len()),
+            });
+        }
+        Ok(Some(match i16::from_be_bytes([key[2], key[3]]) {
+            0 => ControlRecord::Abort,
+            1 => ControlRecord::Commit,
+            other => ControlRecord::Unknown(other),
+        }))
+    }
+}
+
+/// The records of a batch, decoded one at a time.
+#[derive(Debug)]
+pub enum Records {
+    /// v2 records read from the batch's bytes.
+    #[doc(hidden)]
+    V2 {
+        /// The records section.
+        data: Bytes,
+        /// The read position.
+        pos: usize,
+        /// Records still to read.
+        remaining: usize,
+        /// The batch header.
+        header: BatchHeader,
+    },
+    /// Legacy messages.
+    #[doc(hidden)]
+    Legacy(std::vec::IntoIter<Record>),
+}
+
+impl Iterator for Records {
+    type Item = Result<Record>;
+
+    fn next(&mut self) -> Option<Result<Record>> {
+        match self {
+            Records::Legacy(it) => it.next().map(Ok),
+            Records::V2 {
+                data,
+                pos,
+                remaining,
+                header,
+            } => {
+                if *remaining == 0 {
+                    return None;
+                }
+                *remaining -= 1;
+                let result = read_record(data, pos, header);
+                if result.is_err() {
+                    *remaining = 0;
+                }
+                Some(result)
+            }
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        match self {
+            Records::Legacy(it) => it.size_hint(),
+            Records::V2 { remaining, .. } => (0, Some(*remaining)),
+        }
+    }
+}
+
+fn corrupt(offset: i64, reason: String) -> WireError {
+    WireError::Corrupt {
+        what: "record",
+        offset,
+        reason,
+    }
+}
+
+fn read_record(data: &Bytes, pos: &mut usize, h: &BatchHeader) -> Result<Record> {
+    let length = read_varint(data, pos, "record length")?;
+    let length = usize::try_from(length)
+        .map_err(|_| corrupt(h.base_offset, format!("negative record length {length}")))?;
+    let start = *pos;
+    let available = data.len() - start;
+    if length > available {
+        return Err(WireError::Truncated {
+            what: "record",
+            needed: length,
+            available,
+        });
+    }
+    let end = start + length;
+    let record = data.slice(..end);
+    *pos += 1; // attributes, unused
+    let timestamp_delta = read_varlong(&record, pos, "record timestamp delta")?;
+    let offset_delta = read_varint(&record, pos, "record offset delta")?;
+    let offset = h.base_offset + i64::from(offset_delta);
+    let key = read_bytes(&record, pos, offset, "record key")?;
+    let value = read_bytes(&record, pos, offset, "record value")?;
+    let header_count = read_varint(&record, pos, "record header count")?;
+    let headers = Headers::parse(&record, pos, header_count)?;
+    if *pos != end {
+        return Err(corrupt(
+            offset,
+            format!("record declares {length} bytes but holds {}", *pos - start),
+        ));
+    }
+    let (timestamp, timestamp_type) = match h.timestamp_type() {
+        TimestampType::LogAppendTime => (h.max_timestamp, TimestampType::LogAppendTime),
+        t => (h.base_timestamp.wrapping_add(timestamp_delta), t),
+    };
+    Ok(Record {
+        offset,
+        timestamp,
+        timestamp_type,
+        key,
+        value,
+        headers,
+    })
+}
+
+fn read_bytes(
+    data: &Bytes,
+    pos: &mut usize,
+    offset: i64,
+    what: &'static str,
+) -> Result<Option<Bytes>> {
+    match read_varint(data, pos, what)? {
+        -1 => Ok(None),
+        n if n >= 0 => Ok(Some(take(data, pos, n as usize, what)?)),
+        n => Err(corrupt(offset, format!("{what} length {n}"))),
+    }
+}
