@@ -1,0 +1,449 @@
+//! The tokio driver around the sans-I/O [`Fetcher`] and [`Cluster`]: it owns
+//! the connections and the clock, keeps one fetch in flight per leader while
+//! the application works on what the last poll returned, refreshes metadata
+//! when it is old or a leader moved, and looks offsets up.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use kafka_protocol::messages::{
+    FetchRequest, FetchResponse, ListOffsetsRequest, ListOffsetsResponse, MetadataResponse,
+};
+use sluice_wire::connection::Connection;
+use sluice_wire::{KafkaCode, WireError};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use crate::TopicPartition;
+use crate::cluster::Cluster;
+use crate::config::FetchConfig;
+use crate::error::{FetchError, Result};
+use crate::fetcher::Fetcher;
+use crate::offsets::{self, ListedOffset, OffsetSpec};
+use crate::pool::BrokerPool;
+use crate::record::ConsumerRecord;
+
+enum Event {
+    Metadata(Result<MetadataResponse>),
+    Fetched {
+        broker: i32,
+        result: std::result::Result<FetchResponse, WireError>,
+    },
+    Offsets {
+        broker: i32,
+        asked: Vec<(TopicPartition, OffsetSpec)>,
+        result: Result<ListOffsetsResponse>,
+    },
+    Connected {
+        broker: i32,
+        result: Result<Connection>,
+    },
+}
+
+/// Fetches assigned partitions from their leaders and hands records out.
+pub struct FetchClient {
+    pool: Arc<BrokerPool>,
+    cluster: Cluster,
+    fetcher: Fetcher,
+    topics: BTreeSet<String>,
+    events_tx: mpsc::UnboundedSender<Event>,
+    events_rx: mpsc::UnboundedReceiver<Event>,
+    metadata_in_flight: bool,
+    connecting: BTreeSet<i32>,
+    backoff_until: HashMap<i32, Instant>,
+}
+
+impl FetchClient {
+    /// Connects to the cluster (`bootstrap.servers`) and loads its metadata.
+    pub async fn connect(config: FetchConfig) -> Result<Self> {
+        let pool = BrokerPool::new(config.bootstrap_servers.clone(), config.connection_config());
+        Self::with_pool(config, pool).await
+    }
+
+    /// Like [`FetchClient::connect`], sharing an existing connection pool.
+    pub async fn with_pool(config: FetchConfig, pool: Arc<BrokerPool>) -> Result<Self> {
+        let (events_tx, events_rx) = mpsc::unbounded_channel();
+        let mut client = FetchClient {
+            pool,
+            cluster: Cluster::new(),
+            fetcher: Fetcher::new(config),
+            topics: BTreeSet::new(),
+            events_tx,
+            events_rx,
+            metadata_in_flight: false,
+            connecting: BTreeSet::new(),
+            backoff_until: HashMap::new(),
+        };
+        client.refresh_metadata().await?;
+        Ok(client)
+    }
+
+    /// The shared connection pool.
+    pub fn pool(&self) -> &Arc<BrokerPool> {
+        &self.pool
+    }
+
+    /// The cluster as last seen.
+    pub fn cluster(&self) -> &Cluster {
+        &self.cluster
+    }
+
+    /// The sans-I/O fetch state (positions, watermarks).
+    pub fn fetcher(&self) -> &Fetcher {
+        &self.fetcher
+    }
+
+    /// Fetches metadata for the topics of interest now and waits for it.
+    pub async fn refresh_metadata(&mut self) -> Result<()> {
+        let request = Cluster::request_for(Some(self.topics.iter().map(String::as_str)));
+        let conn = self.pool.bootstrap().await?;
+        let response = conn.send(request).await?;
+        self.cluster.apply(&response, Instant::now().into_std());
+        Ok(())
+    }
+
+    /// The partitions of `topic`, loading its metadata if needed. An unknown
+    /// topic is [`FetchError::UnknownTopic`].
+    pub async fn partitions_for(&mut self, topic: &str) -> Result<Vec<TopicPartition>> {
+        if self.topics.insert(topic.to_string()) || self.cluster.topic(topic).is_none() {
+            self.refresh_metadata().await?;
+        }
+        self.cluster
+            .partitions_of(topic)
+            .ok_or_else(|| FetchError::UnknownTopic(topic.to_string()))
+    }
+
+    /// Replaces the assignment (see [`Fetcher::assign`]).
+    pub fn assign(&mut self, tps: impl IntoIterator<Item = TopicPartition>) {
+        let tps: Vec<TopicPartition> = tps.into_iter().collect();
+        for tp in &tps {
+            if self.topics.insert(tp.topic.to_string()) {
+                self.cluster.request_refresh();
+            }
+        }
+        self.fetcher.assign(tps);
+    }
+
+    /// The assigned partitions.
+    pub fn assignment(&self) -> Vec<TopicPartition> {
+        self.fetcher.assignment().cloned().collect()
+    }
+
+    /// Moves a partition to an offset.
+    pub fn seek(&mut self, tp: &TopicPartition, offset: i64) -> Result<()> {
+        self.fetcher.seek(tp, offset)
+    }
+
+    /// Moves a partition to the earliest or latest offset, or the first at or after a timestamp.
+    pub fn seek_to(&mut self, tp: &TopicPartition, spec: OffsetSpec) -> Result<()> {
+        self.fetcher.seek_to(tp, spec)
+    }
+
+    /// Pauses a partition.
+    pub fn pause(&mut self, tp: &TopicPartition) -> Result<()> {
+        self.fetcher.pause(tp)
+    }
+
+    /// Resumes a partition.
+    pub fn resume(&mut self, tp: &TopicPartition) -> Result<()> {
+        self.fetcher.resume(tp)
+    }
+
+    /// The next offset a poll returns for `tp`, once known.
+    pub fn position(&self, tp: &TopicPartition) -> Option<i64> {
+        self.fetcher.position(tp)
+    }
+
+    /// Looks offsets up now, from each partition's leader, and waits for them.
+    pub async fn list_offsets(
+        &mut self,
+        tps: &[TopicPartition],
+        spec: OffsetSpec,
+    ) -> Result<HashMap<TopicPartition, ListedOffset>> {
+        let mut by_leader: HashMap<i32, Vec<(TopicPartition, OffsetSpec, i32)>> = HashMap::new();
+        for tp in tps {
+            if self.cluster.leader(tp).is_none() {
+                self.topics.insert(tp.topic.to_string());
+                self.refresh_metadata().await?;
+            }
+            let (leader, epoch) = self
+                .cluster
+                .leader(tp)
+                .ok_or_else(|| FetchError::Partition {
+                    api: "ListOffsets",
+                    tp: tp.clone(),
+                    code: KafkaCode::LEADER_NOT_AVAILABLE,
+                })?;
+            by_leader
+                .entry(leader)
+                .or_default()
+                .push((tp.clone(), spec, epoch));
+        }
+        let mut out = HashMap::new();
+        for (leader, parts) in by_leader {
+            let conn = self.connection(leader).await?;
+            let response = conn
+                .send(offsets::request(
+                    &parts,
+                    self.fetcher.config().isolation_level,
+                ))
+                .await?;
+            for (tp, result) in offsets::parse(&response) {
+                let listed = result.map_err(|code| FetchError::Partition {
+                    api: "ListOffsets",
+                    tp: tp.clone(),
+                    code,
+                })?;
+                out.insert(tp, listed);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn connection(&self, broker: i32) -> Result<Connection> {
+        let addr = self
+            .cluster
+            .broker(broker)
+            .cloned()
+            .ok_or(FetchError::Broker {
+                api: "Metadata",
+                broker,
+                code: KafkaCode::BROKER_NOT_AVAILABLE,
+            })?;
+        self.pool.get(&addr).await
+    }
+
+    /// Returns the next records (at most `max.poll.records`), waiting up to
+    /// `timeout` for some to arrive; an empty vector means none came in time.
+    /// Before returning, the next fetches are already sent, so they are in
+    /// flight while the application works.
+    pub async fn poll(&mut self, timeout: Duration) -> Result<Vec<ConsumerRecord>> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            while let Ok(event) = self.events_rx.try_recv() {
+                self.handle(event);
+            }
+            self.drive();
+            let records = self.fetcher.poll()?;
+            if !records.is_empty() {
+                self.drive();
+                return Ok(records);
+            }
+            let wake = self.next_wake().map_or(deadline, |w| w.min(deadline));
+            match tokio::time::timeout_at(wake, self.events_rx.recv()).await {
+                Ok(Some(event)) => self.handle(event),
+                Ok(None) => unreachable!("the client holds a sender"),
+                Err(_) if Instant::now() >= deadline => return Ok(Vec::new()),
+                Err(_) => {}
+            }
+        }
+    }
+
+    fn next_wake(&self) -> Option<Instant> {
+        let config = self.fetcher.config();
+        let metadata = self
+            .cluster
+            .next_refresh(config.metadata_max_age, config.retry_backoff)
+            .map(Instant::from_std);
+        let backoff = self.backoff_until.values().min().copied();
+        [metadata, backoff].into_iter().flatten().min()
+    }
+
+    /// Starts whatever network work is due: metadata, offset lookups, fetches.
+    fn drive(&mut self) {
+        let now = Instant::now();
+        let config = self.fetcher.config().clone();
+        self.backoff_until.retain(|_, until| *until > now);
+        if !self.metadata_in_flight
+            && self.cluster.needs_refresh(
+                now.into_std(),
+                config.metadata_max_age,
+                config.retry_backoff,
+            )
+        {
+            self.metadata_in_flight = true;
+            let pool = self.pool.clone();
+            let tx = self.events_tx.clone();
+            let request = Cluster::request_for(Some(self.topics.iter().map(String::as_str)));
+            tokio::spawn(async move {
+                let result = async { Ok(pool.bootstrap().await?.send(request).await?) }.await;
+                let _ = tx.send(Event::Metadata(result));
+            });
+        }
+        self.start_offset_lookups();
+        for broker in self.fetcher.fetch_targets(&self.cluster) {
+            if self.backoff_until.contains_key(&broker) || self.connecting.contains(&broker) {
+                continue;
+            }
+            let Some(conn) = self.pool.cached(broker) else {
+                self.start_connect(broker);
+                continue;
+            };
+            let version = match conn
+                .versions()
+                .negotiate(kafka_protocol::messages::ApiKey::Fetch)
+            {
+                Ok(v) => v,
+                Err(e) => {
+                    tracing::error!(broker, error = %e, "cannot fetch from broker");
+                    self.backoff_until
+                        .insert(broker, now + Duration::from_secs(1));
+                    continue;
+                }
+            };
+            let Some(request) = self.fetcher.build_fetch(broker, version, &self.cluster) else {
+                continue;
+            };
+            self.send_fetch(broker, conn, request, version);
+        }
+    }
+
+    fn send_fetch(&self, broker: i32, conn: Connection, request: FetchRequest, version: i16) {
+        let tx = self.events_tx.clone();
+        tokio::spawn(async move {
+            let result = conn.send_version(request, version).await;
+            let _ = tx.send(Event::Fetched { broker, result });
+        });
+    }
+
+    fn start_connect(&mut self, broker: i32) {
+        let Some(addr) = self.cluster.broker(broker).cloned() else {
+            self.cluster.request_refresh();
+            return;
+        };
+        self.connecting.insert(broker);
+        let pool = self.pool.clone();
+        let tx = self.events_tx.clone();
+        tokio::spawn(async move {
+            let result = pool.get(&addr).await;
+            let _ = tx.send(Event::Connected { broker, result });
+        });
+    }
+
+    fn start_offset_lookups(&mut self) {
+        let lookups = self.fetcher.offset_lookups();
+        if lookups.is_empty() {
+            return;
+        }
+        let mut by_leader: HashMap<i32, Vec<(TopicPartition, OffsetSpec, i32)>> = HashMap::new();
+        let mut leaderless = Vec::new();
+        let mut waiting = Vec::new();
+        for (tp, spec) in lookups {
+            match self.cluster.leader(&tp) {
+                Some((leader, epoch)) if self.cluster.broker(leader).is_some() => {
+                    if self.backoff_until.contains_key(&leader) {
+                        waiting.push(tp);
+                    } else {
+                        by_leader.entry(leader).or_default().push((tp, spec, epoch));
+                    }
+                }
+                _ => leaderless.push(tp),
+            }
+        }
+        self.fetcher.on_offset_lookup_failed(&waiting);
+        if !leaderless.is_empty() {
+            self.fetcher.on_offset_lookup_failed(&leaderless);
+            self.cluster.request_refresh();
+        }
+        let isolation = self.fetcher.config().isolation_level;
+        for (broker, parts) in by_leader {
+            let Some(addr) = self.cluster.broker(broker).cloned() else {
+                continue;
+            };
+            let request: ListOffsetsRequest = offsets::request(&parts, isolation);
+            let asked = parts.into_iter().map(|(tp, spec, _)| (tp, spec)).collect();
+            let pool = self.pool.clone();
+            let tx = self.events_tx.clone();
+            tokio::spawn(async move {
+                let result = async { Ok(pool.get(&addr).await?.send(request).await?) }.await;
+                let _ = tx.send(Event::Offsets {
+                    broker,
+                    asked,
+                    result,
+                });
+            });
+        }
+    }
+
+    fn handle(&mut self, event: Event) {
+        let now = Instant::now();
+        let backoff = self
+            .fetcher
+            .config()
+            .reconnect_backoff
+            .max(Duration::from_millis(10));
+        match event {
+            Event::Metadata(result) => {
+                self.metadata_in_flight = false;
+                match result {
+                    Ok(response) => {
+                        let update = self.cluster.apply(&response, now.into_std());
+                        for (topic, code) in update.topic_errors {
+                            tracing::warn!(%topic, %code, "metadata error for topic");
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "metadata refresh failed");
+                        self.cluster.request_refresh();
+                    }
+                }
+            }
+            Event::Connected { broker, result } => {
+                self.connecting.remove(&broker);
+                if let Err(e) = result {
+                    tracing::warn!(broker, error = %e, "cannot connect to broker");
+                    self.backoff_until.insert(broker, now + backoff);
+                    self.cluster.request_refresh();
+                }
+            }
+            Event::Fetched { broker, result } => match result {
+                Ok(response) => {
+                    let outcome = self.fetcher.on_fetch_response(broker, &response);
+                    if outcome.refresh_metadata {
+                        self.cluster.request_refresh();
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(broker, error = %e, "fetch failed");
+                    self.fetcher.on_fetch_failed(broker);
+                    self.backoff_until.insert(broker, now + backoff);
+                    self.cluster.request_refresh();
+                }
+            },
+            Event::Offsets {
+                broker,
+                asked,
+                result,
+            } => match result {
+                Ok(response) => {
+                    let answers = offsets::parse(&response);
+                    for (tp, spec) in &asked {
+                        let answer = answers
+                            .iter()
+                            .find(|(t, _)| t == tp)
+                            .map_or(Err(KafkaCode::UNKNOWN_TOPIC_OR_PARTITION), |(_, r)| *r);
+                        if answer.is_err() {
+                            self.backoff_until.insert(broker, now + backoff);
+                        }
+                        if self.fetcher.on_offset_lookup(tp, *spec, answer) {
+                            self.cluster.request_refresh();
+                        }
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(broker, error = %e, "offset lookup failed");
+                    let tps: Vec<TopicPartition> = asked.into_iter().map(|(tp, _)| tp).collect();
+                    self.fetcher.on_offset_lookup_failed(&tps);
+                    self.backoff_until.insert(broker, now + backoff);
+                    self.cluster.request_refresh();
+                }
+            },
+        }
+    }
+
+    /// Closes every connection.
+    pub async fn close(self) {
+        self.pool.close().await;
+    }
+}

@@ -1,0 +1,139 @@
+//! A fetched partition's data waiting to be polled: decoded lazily, drained
+//! record by record, with transactional filtering for read_committed.
+
+use std::collections::{HashSet, VecDeque};
+
+use bytes::Bytes;
+use sluice_wire::WireError;
+use sluice_wire::records::{Batch, Record, RecordDecoder};
+
+use crate::TopicPartition;
+use crate::record::ConsumerRecord;
+
+/// One partition's share of a fetch response.
+#[derive(Debug)]
+pub(crate) struct CompletedFetch {
+    pub tp: TopicPartition,
+    /// The offset the next record handed out must be at or after; it only
+    /// moves forward, past records returned and batches skipped.
+    pub next_offset: i64,
+    /// Bytes of record data this fetch holds (for the queued-bytes bound).
+    pub bytes: usize,
+    raw: Option<Bytes>,
+    batches: VecDeque<Batch>,
+    current: VecDeque<Record>,
+    current_end: Option<i64>,
+    read_committed: bool,
+    /// Aborted transactions `(producer id, first offset)` by first offset.
+    aborted: VecDeque<(i64, i64)>,
+    aborted_producers: HashSet<i64>,
+}
+
+impl CompletedFetch {
+    pub fn new(
+        tp: TopicPartition,
+        fetch_offset: i64,
+        records: Bytes,
+        read_committed: bool,
+        mut aborted: Vec<(i64, i64)>,
+    ) -> Self {
+        aborted.sort_by_key(|&(_, first)| first);
+        CompletedFetch {
+            tp,
+            next_offset: fetch_offset,
+            bytes: records.len(),
+            raw: Some(records),
+            batches: VecDeque::new(),
+            current: VecDeque::new(),
+            current_end: None,
+            read_committed,
+            aborted: aborted.into(),
+            aborted_producers: HashSet::new(),
+        }
+    }
+
+    /// True once every record has been handed out or skipped.
+    pub fn is_drained(&self) -> bool {
+        self.raw.is_none() && self.batches.is_empty() && self.current.is_empty()
+    }
+
+    /// Moves up to `max` records into `out`. Records before `next_offset`
+    /// (the start of a batch fetched from its middle), control batches and,
+    /// under read_committed, aborted transactions are skipped; `next_offset`
+    /// moves past them. On a decode error nothing after the error is handed
+    /// out and `next_offset` stays at the first record not returned.
+    pub fn drain(
+        &mut self,
+        decoder: &mut RecordDecoder,
+        max: usize,
+        out: &mut Vec<ConsumerRecord>,
+    ) -> Result<(), WireError> {
+        if let Some(raw) = self.raw.take() {
+            self.batches = decoder.decode_batches(raw)?.into();
+        }
+        let mut taken = 0;
+        while taken < max {
+            if let Some(record) = self.current.pop_front() {
+                if record.offset >= self.next_offset {
+                    self.next_offset = record.offset + 1;
+                    out.push(ConsumerRecord::new(
+                        self.tp.topic.clone(),
+                        self.tp.partition,
+                        record,
+                    ));
+                    taken += 1;
+                }
+                continue;
+            }
+            if let Some(end) = self.current_end.take() {
+                self.next_offset = self.next_offset.max(end + 1);
+            }
+            let Some(batch) = self.batches.pop_front() else {
+                break;
+            };
+            let last = batch.header.last_offset();
+            if last < self.next_offset {
+                continue;
+            }
+            if self.skip(&batch) {
+                self.current_end = Some(last);
+                continue;
+            }
+            let records: Result<VecDeque<Record>, WireError> = batch.records().collect();
+            self.current = records?;
+            self.current_end = Some(last);
+        }
+        if self.current.is_empty() && self.batches.is_empty() {
+            if let Some(end) = self.current_end.take() {
+                self.next_offset = self.next_offset.max(end + 1);
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether a whole batch is skipped: control batches always (their
+    /// records are markers, not data), and under read_committed the batches
+    /// of aborted transactions.
+    fn skip(&mut self, batch: &Batch) -> bool {
+        let h = &batch.header;
+        if self.read_committed {
+            while let Some(&(pid, first)) = self.aborted.front() {
+                if first > h.last_offset() {
+                    break;
+                }
+                self.aborted_producers.insert(pid);
+                self.aborted.pop_front();
+            }
+            if h.is_control() {
+                // A producer has one open transaction at a time, so its next
+                // marker ends the aborted transaction we were skipping.
+                self.aborted_producers.remove(&h.producer_id);
+                return true;
+            }
+            if h.is_transactional() && self.aborted_producers.contains(&h.producer_id) {
+                return true;
+            }
+        }
+        h.is_control()
+    }
+}

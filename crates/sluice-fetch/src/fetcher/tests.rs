@@ -1,0 +1,462 @@
+//! The fetcher's behaviour, driven by hand-made responses: no sockets, no clock.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use kafka_protocol::messages::fetch_response::{
+    AbortedTransaction, FetchableTopicResponse, PartitionData,
+};
+use kafka_protocol::messages::metadata_response::{
+    MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+};
+use kafka_protocol::messages::{BrokerId, FetchResponse, MetadataResponse, ProducerId, TopicName};
+use kafka_protocol::protocol::StrBytes;
+use sluice_wire::KafkaCode;
+use sluice_wire::records::{BatchBuilder, Compression};
+use uuid::Uuid;
+
+use super::*;
+
+const FETCH_VERSION: i16 = 12;
+
+fn tp(p: i32) -> TopicPartition {
+    TopicPartition::new("t", p)
+}
+
+fn cluster(leaders: &[(i32, i32)]) -> Cluster {
+    let mut c = Cluster::new();
+    let response = MetadataResponse::default()
+        .with_brokers(
+            [1, 2]
+                .into_iter()
+                .map(|id| {
+                    MetadataResponseBroker::default()
+                        .with_node_id(BrokerId(id))
+                        .with_host(StrBytes::from_static_str("h"))
+                        .with_port(9000 + id)
+                })
+                .collect(),
+        )
+        .with_topics(vec![
+            MetadataResponseTopic::default()
+                .with_name(Some(TopicName(StrBytes::from_static_str("t"))))
+                .with_topic_id(Uuid::from_u128(1))
+                .with_partitions(
+                    leaders
+                        .iter()
+                        .map(|&(p, leader)| {
+                            MetadataResponsePartition::default()
+                                .with_partition_index(p)
+                                .with_leader_id(BrokerId(leader))
+                                .with_leader_epoch(1)
+                        })
+                        .collect(),
+                ),
+        ]);
+    c.apply(&response, Instant::now());
+    c
+}
+
+fn config() -> FetchConfig {
+    FetchConfig {
+        auto_offset_reset: OffsetReset::Earliest,
+        ..FetchConfig::default()
+    }
+}
+
+/// A batch of `n` records at `base`, values "v{offset}".
+fn batch(base: i64, n: i64) -> Bytes {
+    let mut b = BatchBuilder::new(Compression::None);
+    for i in 0..n {
+        let value = format!("v{}", base + i);
+        b.push(1000 + i, None, Some(value.as_bytes()), &[]);
+    }
+    b.build(base).unwrap()
+}
+
+fn concat(parts: &[Bytes]) -> Bytes {
+    parts
+        .iter()
+        .flat_map(|b| b.iter().copied())
+        .collect::<Vec<u8>>()
+        .into()
+}
+
+fn response(parts: Vec<(i32, i16, Option<Bytes>, i64)>) -> FetchResponse {
+    FetchResponse::default().with_responses(vec![
+        FetchableTopicResponse::default()
+            .with_topic(TopicName(StrBytes::from_static_str("t")))
+            .with_partitions(
+                parts
+                    .into_iter()
+                    .map(|(p, code, records, hw)| {
+                        PartitionData::default()
+                            .with_partition_index(p)
+                            .with_error_code(code)
+                            .with_high_watermark(hw)
+                            .with_last_stable_offset(hw)
+                            .with_records(records)
+                    })
+                    .collect(),
+            ),
+    ])
+}
+
+/// A fetcher with `tp(0)` (leader 1) at `offset`.
+fn fetcher_at(config: FetchConfig, offset: i64) -> (Fetcher, Cluster) {
+    let mut f = Fetcher::new(config);
+    f.assign([tp(0)]);
+    f.seek(&tp(0), offset).unwrap();
+    (f, cluster(&[(0, 1)]))
+}
+
+fn offsets(records: &[ConsumerRecord]) -> Vec<i64> {
+    records.iter().map(|r| r.offset).collect()
+}
+
+#[test]
+fn requests_carry_min_bytes_max_wait_and_size_limits() {
+    let config = FetchConfig {
+        fetch_min_bytes: 1000,
+        fetch_max_wait: Duration::from_millis(250),
+        fetch_max_bytes: 5000,
+        max_partition_fetch_bytes: 700,
+        ..config()
+    };
+    let (mut f, c) = fetcher_at(config, 3);
+    assert_eq!(f.fetch_targets(&c), vec![1]);
+    let r = f.build_fetch(1, FETCH_VERSION, &c).unwrap();
+    assert_eq!(r.min_bytes, 1000);
+    assert_eq!(r.max_wait_ms, 250);
+    assert_eq!(r.max_bytes, 5000);
+    let p = &r.topics[0].partitions[0];
+    assert_eq!(
+        (p.partition, p.fetch_offset, p.partition_max_bytes),
+        (0, 3, 700)
+    );
+    // One fetch in flight per broker.
+    assert!(f.fetch_targets(&c).is_empty());
+    assert!(f.build_fetch(1, FETCH_VERSION, &c).is_none());
+}
+
+#[test]
+fn new_partitions_look_their_offset_up_first() {
+    let mut f = Fetcher::new(config());
+    let c = cluster(&[(0, 1), (1, 2)]);
+    f.assign([tp(0), tp(1)]);
+    assert!(f.fetch_targets(&c).is_empty(), "no position yet");
+    let lookups = f.offset_lookups();
+    assert_eq!(
+        lookups,
+        vec![(tp(0), OffsetSpec::Earliest), (tp(1), OffsetSpec::Earliest)]
+    );
+    assert!(f.offset_lookups().is_empty(), "lookups are in flight");
+    f.on_offset_lookup(
+        &tp(0),
+        OffsetSpec::Earliest,
+        Ok(ListedOffset {
+            offset: 40,
+            leader_epoch: 1,
+            timestamp: -1,
+        }),
+    );
+    assert_eq!(f.position(&tp(0)), Some(40));
+    assert_eq!(f.fetch_targets(&c), vec![1]);
+    // A failed lookup is retried.
+    f.on_offset_lookup_failed(&[tp(1)]);
+    assert_eq!(f.offset_lookups(), vec![(tp(1), OffsetSpec::Earliest)]);
+    // A timestamp with no record at or after it goes to the end.
+    f.seek_to(&tp(1), OffsetSpec::Timestamp(99)).unwrap();
+    assert_eq!(f.offset_lookups(), vec![(tp(1), OffsetSpec::Timestamp(99))]);
+    f.on_offset_lookup(
+        &tp(1),
+        OffsetSpec::Timestamp(99),
+        Ok(ListedOffset {
+            offset: -1,
+            leader_epoch: -1,
+            timestamp: -1,
+        }),
+    );
+    assert_eq!(f.offset_lookups(), vec![(tp(1), OffsetSpec::Latest)]);
+}
+
+#[test]
+fn max_poll_records_splits_and_the_rest_stays_buffered() {
+    let (mut f, c) = fetcher_at(
+        FetchConfig {
+            max_poll_records: 3,
+            ..config()
+        },
+        0,
+    );
+    f.build_fetch(1, FETCH_VERSION, &c).unwrap();
+    let outcome = f.on_fetch_response(
+        1,
+        &response(vec![(0, 0, Some(concat(&[batch(0, 4), batch(4, 3)])), 7)]),
+    );
+    assert_eq!(outcome.partitions_with_data, 1);
+    assert!(f.has_records());
+    assert!(
+        f.fetch_targets(&c).is_empty(),
+        "data still buffered for the partition"
+    );
+    assert_eq!(offsets(&f.poll().unwrap()), vec![0, 1, 2]);
+    assert_eq!(f.position(&tp(0)), Some(3));
+    assert_eq!(offsets(&f.poll().unwrap()), vec![3, 4, 5]);
+    let last = f.poll().unwrap();
+    assert_eq!(offsets(&last), vec![6]);
+    assert_eq!(last[0].value.as_deref(), Some(&b"v6"[..]));
+    assert_eq!(f.position(&tp(0)), Some(7));
+    assert_eq!(f.buffered_bytes(), 0);
+    assert!(f.poll().unwrap().is_empty());
+    assert_eq!(f.fetch_targets(&c), vec![1], "drained: fetch again");
+    assert_eq!(f.state(&tp(0)).unwrap().lag(), Some(0));
+}
+
+#[test]
+fn records_before_the_fetch_offset_inside_a_batch_are_skipped() {
+    let (mut f, c) = fetcher_at(config(), 5);
+    f.build_fetch(1, FETCH_VERSION, &c).unwrap();
+    f.on_fetch_response(1, &response(vec![(0, 0, Some(batch(0, 10)), 10)]));
+    assert_eq!(offsets(&f.poll().unwrap()), vec![5, 6, 7, 8, 9]);
+    assert_eq!(f.position(&tp(0)), Some(10));
+}
+
+#[test]
+fn paused_partitions_are_neither_fetched_nor_returned() {
+    let (mut f, c) = fetcher_at(config(), 0);
+    f.build_fetch(1, FETCH_VERSION, &c).unwrap();
+    f.on_fetch_response(1, &response(vec![(0, 0, Some(batch(0, 2)), 2)]));
+    f.pause(&tp(0)).unwrap();
+    assert!(f.poll().unwrap().is_empty());
+    assert!(!f.has_records());
+    assert_eq!(f.position(&tp(0)), Some(0));
+    f.resume(&tp(0)).unwrap();
+    assert_eq!(offsets(&f.poll().unwrap()), vec![0, 1]);
+    f.pause(&tp(0)).unwrap();
+    assert!(f.fetch_targets(&c).is_empty());
+    assert!(f.build_fetch(1, FETCH_VERSION, &c).is_none());
+}
+
+#[test]
+fn out_of_range_resets_by_policy() {
+    let (mut f, c) = fetcher_at(config(), 100);
+    f.build_fetch(1, FETCH_VERSION, &c).unwrap();
+    f.on_fetch_response(
+        1,
+        &response(vec![(0, KafkaCode::OFFSET_OUT_OF_RANGE.0, None, 10)]),
+    );
+    assert_eq!(f.position(&tp(0)), None);
+    assert_eq!(f.offset_lookups(), vec![(tp(0), OffsetSpec::Earliest)]);
+
+    let (mut f, c) = fetcher_at(
+        FetchConfig {
+            auto_offset_reset: OffsetReset::None,
+            ..config()
+        },
+        100,
+    );
+    f.build_fetch(1, FETCH_VERSION, &c).unwrap();
+    f.on_fetch_response(
+        1,
+        &response(vec![(0, KafkaCode::OFFSET_OUT_OF_RANGE.0, None, 10)]),
+    );
+    assert!(f.offset_lookups().is_empty());
+    let err = f.poll().unwrap_err();
+    assert!(
+        matches!(&err, FetchError::NoOffsetForPartition { tp: p, offset: Some(100) } if *p == tp(0)),
+        "{err}"
+    );
+    // It stays an error until the application seeks.
+    assert!(matches!(
+        f.poll(),
+        Err(FetchError::NoOffsetForPartition { offset: None, .. })
+    ));
+    f.seek(&tp(0), 0).unwrap();
+    assert!(f.poll().unwrap().is_empty());
+}
+
+#[test]
+fn a_position_past_the_high_watermark_is_out_of_range_even_without_the_error() {
+    let (mut f, c) = fetcher_at(config(), 1000);
+    f.build_fetch(1, FETCH_VERSION, &c).unwrap();
+    f.on_fetch_response(1, &response(vec![(0, 0, None, 100)]));
+    assert_eq!(f.position(&tp(0)), None);
+    assert_eq!(f.offset_lookups(), vec![(tp(0), OffsetSpec::Earliest)]);
+    // At the high watermark is simply caught up.
+    let (mut f, c) = fetcher_at(config(), 100);
+    f.build_fetch(1, FETCH_VERSION, &c).unwrap();
+    f.on_fetch_response(1, &response(vec![(0, 0, None, 100)]));
+    assert_eq!(f.position(&tp(0)), Some(100));
+}
+
+#[test]
+fn leader_moves_refresh_metadata_then_fetch_from_the_new_leader() {
+    let (mut f, c) = fetcher_at(config(), 0);
+    f.build_fetch(1, FETCH_VERSION, &c).unwrap();
+    for code in [
+        KafkaCode::NOT_LEADER_OR_FOLLOWER,
+        KafkaCode::FENCED_LEADER_EPOCH,
+        KafkaCode::UNKNOWN_TOPIC_OR_PARTITION,
+    ] {
+        let outcome = f.on_fetch_response(1, &response(vec![(0, code.0, None, -1)]));
+        assert!(outcome.refresh_metadata, "{code}");
+        assert_eq!(f.position(&tp(0)), Some(0), "{code}: position kept");
+        f.build_fetch(1, FETCH_VERSION, &c).unwrap();
+    }
+    f.on_fetch_failed(1);
+    let moved = cluster(&[(0, 2)]);
+    assert_eq!(f.fetch_targets(&moved), vec![2]);
+    assert!(f.build_fetch(2, FETCH_VERSION, &moved).is_some());
+}
+
+#[test]
+fn a_failed_fetch_restarts_the_session_with_a_full_request() {
+    let (mut f, c) = fetcher_at(config(), 0);
+    f.build_fetch(1, FETCH_VERSION, &c).unwrap();
+    f.on_fetch_response(1, &response(vec![(0, 0, None, 0)]).with_session_id(9));
+    let incremental = f.build_fetch(1, FETCH_VERSION, &c).unwrap();
+    assert_eq!((incremental.session_id, incremental.session_epoch), (9, 1));
+    assert!(incremental.topics.is_empty(), "nothing changed");
+    f.on_fetch_failed(1);
+    let full = f.build_fetch(1, FETCH_VERSION, &c).unwrap();
+    assert_eq!((full.session_id, full.session_epoch), (0, 0));
+    assert_eq!(full.topics[0].partitions.len(), 1);
+}
+
+#[test]
+fn a_seek_while_a_fetch_is_in_flight_discards_its_data() {
+    let (mut f, c) = fetcher_at(config(), 0);
+    f.build_fetch(1, FETCH_VERSION, &c).unwrap();
+    f.seek(&tp(0), 50).unwrap();
+    f.on_fetch_response(1, &response(vec![(0, 0, Some(batch(0, 3)), 3)]));
+    assert!(f.poll().unwrap().is_empty());
+    assert_eq!(f.position(&tp(0)), Some(50));
+}
+
+#[test]
+fn buffered_bytes_put_back_pressure_on_fetching() {
+    let mut f = Fetcher::new(FetchConfig {
+        queued_max_bytes: 10,
+        ..config()
+    });
+    let c = cluster(&[(0, 1), (1, 2)]);
+    f.assign([tp(0), tp(1)]);
+    f.seek(&tp(0), 0).unwrap();
+    f.seek(&tp(1), 0).unwrap();
+    f.build_fetch(1, FETCH_VERSION, &c).unwrap();
+    f.on_fetch_response(1, &response(vec![(0, 0, Some(batch(0, 2)), 2)]));
+    assert!(f.buffered_bytes() > 10);
+    assert!(
+        f.fetch_targets(&c).is_empty(),
+        "broker 2 waits while the buffer is full"
+    );
+    assert!(f.build_fetch(2, FETCH_VERSION, &c).is_none());
+    f.poll().unwrap();
+    assert_eq!(f.buffered_bytes(), 0);
+    assert_eq!(f.fetch_targets(&c), vec![1, 2]);
+}
+
+#[test]
+fn a_corrupt_batch_is_an_error_naming_partition_and_offset_never_a_skip() {
+    let (mut f, c) = fetcher_at(config(), 0);
+    let good = batch(0, 2);
+    let mut bad = batch(2, 2).to_vec();
+    let last = bad.len() - 1;
+    bad[last] ^= 0xff; // breaks the CRC
+    f.build_fetch(1, FETCH_VERSION, &c).unwrap();
+    f.on_fetch_response(
+        1,
+        &response(vec![(
+            0,
+            0,
+            Some(concat(&[good, Bytes::from(bad.clone())])),
+            4,
+        )]),
+    );
+    // Decoding is per response: the good batch before the bad one is not handed out either,
+    // and the position stays where it was, so nothing is skipped.
+    let err = f.poll().unwrap_err();
+    assert!(
+        matches!(&err, FetchError::Corrupt { tp: p, offset: 0, .. } if *p == tp(0)),
+        "{err}"
+    );
+    assert_eq!(f.position(&tp(0)), Some(0));
+    // The same data fetched again fails again.
+    f.build_fetch(1, FETCH_VERSION, &c).unwrap();
+    f.on_fetch_response(1, &response(vec![(0, 0, Some(Bytes::from(bad)), 4)]));
+    assert!(matches!(
+        f.poll(),
+        Err(FetchError::Corrupt { offset: 0, .. })
+    ));
+}
+
+fn txn_batch(base: i64, n: i64, pid: i64) -> Bytes {
+    let mut b = BatchBuilder::new(Compression::None);
+    b.transactional(pid, 0, 0);
+    for i in 0..n {
+        let value = format!("v{}", base + i);
+        b.push(1000, None, Some(value.as_bytes()), &[]);
+    }
+    b.build(base).unwrap()
+}
+
+fn marker(offset: i64, pid: i64, commit: bool) -> Bytes {
+    BatchBuilder::control_marker(pid, 0, commit, 1000)
+        .build(offset)
+        .unwrap()
+}
+
+#[test]
+fn read_committed_skips_aborted_transactions_and_control_records() {
+    let data = concat(&[
+        txn_batch(0, 2, 1),
+        txn_batch(2, 2, 2),
+        marker(4, 1, false),
+        marker(5, 2, true),
+        batch(6, 1),
+    ]);
+    let aborted = vec![
+        AbortedTransaction::default()
+            .with_producer_id(ProducerId(1))
+            .with_first_offset(0),
+    ];
+    let respond = |f: &mut Fetcher, c: &Cluster| {
+        f.build_fetch(1, FETCH_VERSION, c).unwrap();
+        let mut r = response(vec![(0, 0, Some(data.clone()), 7)]);
+        r.responses[0].partitions[0].aborted_transactions = Some(aborted.clone());
+        f.on_fetch_response(1, &r);
+    };
+
+    let (mut f, c) = fetcher_at(
+        FetchConfig {
+            isolation_level: IsolationLevel::ReadCommitted,
+            ..config()
+        },
+        0,
+    );
+    respond(&mut f, &c);
+    assert_eq!(offsets(&f.poll().unwrap()), vec![2, 3, 6]);
+    assert_eq!(f.position(&tp(0)), Some(7));
+
+    let (mut f, c) = fetcher_at(config(), 0);
+    respond(&mut f, &c);
+    assert_eq!(
+        offsets(&f.poll().unwrap()),
+        vec![0, 1, 2, 3, 6],
+        "read_uncommitted: aborted data too, never markers"
+    );
+    assert_eq!(f.position(&tp(0)), Some(7));
+}
+
+#[test]
+fn unassigning_drops_buffered_data() {
+    let (mut f, c) = fetcher_at(config(), 0);
+    f.build_fetch(1, FETCH_VERSION, &c).unwrap();
+    f.on_fetch_response(1, &response(vec![(0, 0, Some(batch(0, 2)), 2)]));
+    assert!(f.buffered_bytes() > 0);
+    f.assign([tp(1)]);
+    assert_eq!(f.buffered_bytes(), 0);
+    assert!(f.poll().unwrap().is_empty());
+    assert!(matches!(f.seek(&tp(0), 1), Err(FetchError::NotAssigned(_))));
+}
