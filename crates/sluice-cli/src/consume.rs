@@ -1,0 +1,199 @@
+//! `sluice consume`: print a topic's records (kcat's `-C`).
+
+use std::collections::HashMap;
+use std::io::{BufWriter, Write};
+use std::time::Duration;
+
+use clap::Args;
+use sluice_fetch::offsets::OffsetSpec;
+use sluice_fetch::{FetchClient, FetchConfig, FetchError, TopicPartition};
+
+use crate::output::{Format, write_record};
+
+/// Arguments of `sluice consume`.
+#[derive(Debug, Args)]
+pub struct ConsumeArgs {
+    /// Bootstrap broker(s), `host:port[,host:port...]`.
+    #[arg(short = 'b', long = "brokers")]
+    brokers: String,
+    /// Topic to consume.
+    #[arg(short = 't', long = "topic")]
+    topic: String,
+    /// Only this partition (default: all of the topic's partitions).
+    #[arg(short = 'p', long = "partition")]
+    partition: Option<i32>,
+    /// Where to start: earliest (beginning), latest (end), an absolute OFFSET,
+    /// -N (N before the end), or ts=MILLIS (first record at or after it).
+    #[arg(
+        short = 'o',
+        long = "offset",
+        default_value = "earliest",
+        allow_hyphen_values = true
+    )]
+    offset: String,
+    /// Exit after COUNT records.
+    #[arg(short = 'c', long = "count")]
+    count: Option<u64>,
+    /// Exit once every partition has reached the end it had at start.
+    #[arg(short = 'e', long = "exit")]
+    exit_at_end: bool,
+    /// A consumer configuration property, `key=value` (repeatable).
+    #[arg(short = 'X', value_name = "KEY=VALUE")]
+    properties: Vec<String>,
+    /// One JSON object a line instead of raw values.
+    #[arg(long)]
+    json: bool,
+}
+
+/// The `-o` argument.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Start {
+    Spec(OffsetSpec),
+    Offset(i64),
+    FromEnd(i64),
+}
+
+fn parse_start(s: &str) -> Result<Start, FetchError> {
+    let bad = || FetchError::Config {
+        key: "-o".into(),
+        message: format!("bad offset {s:?}: expected earliest, latest, OFFSET, -N or ts=MILLIS"),
+    };
+    Ok(match s {
+        "earliest" | "beginning" => Start::Spec(OffsetSpec::Earliest),
+        "latest" | "end" => Start::Spec(OffsetSpec::Latest),
+        _ => {
+            if let Some(ts) = s.strip_prefix("ts=").or_else(|| s.strip_prefix("s@")) {
+                Start::Spec(OffsetSpec::Timestamp(ts.parse().map_err(|_| bad())?))
+            } else if let Some(n) = s.strip_prefix('-') {
+                Start::FromEnd(n.parse().map_err(|_| bad())?)
+            } else {
+                Start::Offset(s.parse().map_err(|_| bad())?)
+            }
+        }
+    })
+}
+
+fn config(args: &ConsumeArgs) -> Result<FetchConfig, FetchError> {
+    let mut config = FetchConfig::default();
+    config.set("bootstrap.servers", &args.brokers)?;
+    config.client_id = "sluice-cli".into();
+    for prop in &args.properties {
+        let (key, value) = prop.split_once('=').ok_or_else(|| FetchError::Config {
+            key: prop.clone(),
+            message: "expected key=value".into(),
+        })?;
+        if !config.set(key.trim(), value)? {
+            return Err(sluice_fetch::config::unknown_key(key.trim()));
+        }
+    }
+    Ok(config)
+}
+
+/// Runs `sluice consume`.
+pub async fn run(args: ConsumeArgs) -> Result<(), FetchError> {
+    let start = parse_start(&args.offset)?;
+    let format = if args.json {
+        Format::Json
+    } else {
+        Format::Value
+    };
+    let mut client = FetchClient::connect(config(&args)?).await?;
+    let mut partitions = client.partitions_for(&args.topic).await?;
+    if let Some(p) = args.partition {
+        partitions.retain(|tp| tp.partition == p);
+        if partitions.is_empty() {
+            return Err(FetchError::UnknownTopic(format!(
+                "{} partition {p}",
+                args.topic
+            )));
+        }
+    }
+    client.assign(partitions.clone());
+
+    let ends: HashMap<TopicPartition, i64> =
+        if args.exit_at_end || matches!(start, Start::FromEnd(_)) {
+            client
+                .list_offsets(&partitions, OffsetSpec::Latest)
+                .await?
+                .into_iter()
+                .map(|(tp, o)| (tp, o.offset))
+                .collect()
+        } else {
+            HashMap::new()
+        };
+    for tp in &partitions {
+        match start {
+            Start::Spec(spec) => client.seek_to(tp, spec)?,
+            Start::Offset(o) => client.seek(tp, o)?,
+            Start::FromEnd(n) => {
+                client.seek(tp, (ends.get(tp).copied().unwrap_or(0) - n).max(0))?
+            }
+        }
+    }
+
+    let stdout = std::io::stdout();
+    let mut out = BufWriter::with_capacity(256 * 1024, stdout.lock());
+    let mut printed: u64 = 0;
+    let done = |client: &FetchClient, printed: u64| {
+        args.count.is_some_and(|c| printed >= c)
+            || (args.exit_at_end
+                && partitions.iter().all(|tp| {
+                    client
+                        .position(tp)
+                        .is_some_and(|p| p >= ends.get(tp).copied().unwrap_or(0))
+                }))
+    };
+    while !done(&client, printed) {
+        let records = client.poll(Duration::from_millis(500)).await?;
+        if records.is_empty() {
+            out.flush().map_err(io_error)?;
+        }
+        for record in &records {
+            if args.count.is_some_and(|c| printed >= c) {
+                break;
+            }
+            write_record(&mut out, record, format).map_err(io_error)?;
+            printed += 1;
+        }
+    }
+    out.flush().map_err(io_error)?;
+    drop(out);
+    client.close().await;
+    Ok(())
+}
+
+fn io_error(e: std::io::Error) -> FetchError {
+    FetchError::Config {
+        key: "stdout".into(),
+        message: e.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn offsets_follow_kcat() {
+        assert_eq!(
+            parse_start("earliest").unwrap(),
+            Start::Spec(OffsetSpec::Earliest)
+        );
+        assert_eq!(
+            parse_start("beginning").unwrap(),
+            Start::Spec(OffsetSpec::Earliest)
+        );
+        assert_eq!(
+            parse_start("latest").unwrap(),
+            Start::Spec(OffsetSpec::Latest)
+        );
+        assert_eq!(parse_start("end").unwrap(), Start::Spec(OffsetSpec::Latest));
+        assert_eq!(parse_start("42").unwrap(), Start::Offset(42));
+        assert_eq!(parse_start("-10").unwrap(), Start::FromEnd(10));
+        assert_eq!(
+            parse_start("ts=1700000000000").unwrap(),
+            Start::Spec(OffsetSpec::Timestamp(1_700_000_000_000))
+        );
+        assert!(parse_start("soon").is_err());
+    }
+}
