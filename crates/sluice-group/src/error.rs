@@ -1,0 +1,110 @@
+//! The crate's one error type.
+
+use sluice_fetch::{FetchError, TopicPartition};
+use sluice_wire::{KafkaCode, WireError};
+
+/// What consumer-group operations fail with.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum GroupError {
+    /// The connection or codec layer failed.
+    #[error(transparent)]
+    Wire(#[from] WireError),
+    /// Metadata or fetching failed.
+    #[error(transparent)]
+    Fetch(#[from] FetchError),
+    /// FindCoordinator failed for good.
+    #[error("finding the coordinator of group {group}: {code}")]
+    Coordinator {
+        /// The group.
+        group: String,
+        /// The error code.
+        code: KafkaCode,
+    },
+    /// JoinGroup failed for good.
+    #[error("joining group {group}: {code}")]
+    Join {
+        /// The group.
+        group: String,
+        /// The error code.
+        code: KafkaCode,
+    },
+    /// SyncGroup failed for good.
+    #[error("syncing group {group}: {code}")]
+    Sync {
+        /// The group.
+        group: String,
+        /// The error code.
+        code: KafkaCode,
+    },
+    /// Heartbeat failed for good.
+    #[error("heartbeat in group {group}: {code}")]
+    Heartbeat {
+        /// The group.
+        group: String,
+        /// The error code.
+        code: KafkaCode,
+    },
+    /// The group chose an assignor this member does not have.
+    #[error(
+        "group {group} chose assignment protocol {protocol:?}, which this member does not offer"
+    )]
+    UnknownProtocol {
+        /// The group.
+        group: String,
+        /// The protocol name.
+        protocol: String,
+    },
+    /// OffsetCommit failed for some partitions.
+    #[error("committing offsets of group {group} failed for {}", describe(failed))]
+    Commit {
+        /// The group.
+        group: String,
+        /// Each failed partition with its error code.
+        failed: Vec<(TopicPartition, KafkaCode)>,
+    },
+    /// OffsetFetch failed.
+    #[error("fetching committed offsets of group {group}: {code}")]
+    OffsetFetch {
+        /// The group.
+        group: String,
+        /// The error code.
+        code: KafkaCode,
+    },
+    /// A configuration key is unknown or its value is bad.
+    #[error("config {key}: {message}")]
+    Config {
+        /// The key.
+        key: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The consumer is closed or not in a group.
+    #[error("{0}")]
+    State(String),
+}
+
+fn describe(failed: &[(TopicPartition, KafkaCode)]) -> String {
+    failed
+        .iter()
+        .map(|(tp, code)| format!("{tp}: {code}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl GroupError {
+    /// Whether retrying may succeed, following Kafka's error codes.
+    pub fn is_retriable(&self) -> bool {
+        match self {
+            GroupError::Wire(e) => e.is_retriable(),
+            GroupError::Fetch(e) => e.is_retriable(),
+            GroupError::Coordinator { code, .. }
+            | GroupError::Join { code, .. }
+            | GroupError::Sync { code, .. }
+            | GroupError::Heartbeat { code, .. }
+            | GroupError::OffsetFetch { code, .. } => code.is_retriable(),
+            GroupError::Commit { failed, .. } => failed.iter().all(|(_, c)| c.is_retriable()),
+            _ => false,
+        }
+    }
+}
