@@ -4,6 +4,8 @@
 //! The suite needs a running broker: `scripts/test.sh` starts tansu and sets
 //! `SLUICE_BOOTSTRAP`; `KAFKA_BOOTSTRAP` points it at any other broker.
 
+use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -32,6 +34,47 @@ pub fn unique_name(prefix: &str) -> String {
         .map_or(0, |d| d.as_millis());
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     format!("{prefix}-{}-{millis}-{n}", std::process::id())
+}
+
+/// The repository's root directory.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ sits in the repo")
+        .to_path_buf()
+}
+
+/// The `sluice` binary (scripts/test.sh builds it before the suite; set
+/// `SLUICE_BIN` to use another).
+pub fn sluice_bin() -> PathBuf {
+    if let Ok(bin) = std::env::var("SLUICE_BIN") {
+        return PathBuf::from(bin);
+    }
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .map_or_else(|_| repo_root().join("target"), PathBuf::from);
+    let bin = target.join("debug").join("sluice");
+    assert!(
+        bin.exists(),
+        "{} is missing: run `cargo build -p sluice-cli` (scripts/test.sh does)",
+        bin.display()
+    );
+    bin
+}
+
+/// Runs a peer-client script from `tests/peers/` with python3 and returns its
+/// stdout; panics with its stderr if it fails.
+pub fn run_peer(script: &str, args: &[&str]) -> String {
+    let out = Command::new("python3")
+        .arg(repo_root().join("tests/peers").join(script))
+        .args(args)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "{script} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("peer output is UTF-8")
 }
 
 /// Connects to the bootstrap broker with a client id naming the test.
@@ -101,7 +144,10 @@ impl TempTopic {
             ])
             .with_timeout_ms(10_000);
         let response = self.conn.send(request).await.expect("DeleteTopics");
-        assert!(!response.responses.is_empty(), "DeleteTopics answered nothing");
+        assert!(
+            !response.responses.is_empty(),
+            "DeleteTopics answered nothing"
+        );
         for r in &response.responses {
             assert_eq!(
                 KafkaCode(r.error_code),
@@ -110,5 +156,39 @@ impl TempTopic {
                 self.name
             );
         }
+    }
+}
+
+/// Produces records `first..first + n` to partition 0, one record per batch
+/// (our encoder, uncompressed), value `v{i}` and timestamp
+/// `1_700_000_000_000 + i`; checks each lands at offset `i`.
+pub async fn produce_single_batches(conn: &Connection, topic: &TempTopic, first: i64, n: i64) {
+    use kafka_protocol::messages::ProduceRequest;
+    use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+    use sluice_wire::records::{BatchBuilder, Compression};
+    for i in first..first + n {
+        let mut b = BatchBuilder::new(Compression::None);
+        b.push(
+            1_700_000_000_000 + i,
+            None,
+            Some(format!("v{i}").as_bytes()),
+            &[],
+        );
+        let partition = PartitionProduceData::default()
+            .with_index(0)
+            .with_records(Some(b.build(0).expect("encode")));
+        let request = ProduceRequest::default()
+            .with_acks(-1)
+            .with_timeout_ms(10_000)
+            .with_topic_data(vec![
+                TopicProduceData::default()
+                    .with_name(topic.topic_name())
+                    .with_topic_id(topic.id)
+                    .with_partition_data(vec![partition]),
+            ]);
+        let response = conn.send(request).await.expect("Produce");
+        let p = &response.responses[0].partition_responses[0];
+        assert_eq!(KafkaCode(p.error_code), KafkaCode::NONE, "produce {i}");
+        assert_eq!(p.base_offset, i, "record {i} landed at its offset");
     }
 }

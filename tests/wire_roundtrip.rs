@@ -33,10 +33,17 @@ async fn negotiates_versions_no_older_than_kafka_4_accepts() {
             .versions()
             .negotiate(api)
             .unwrap_or_else(|e| panic!("{api:?}: {e}"));
-        assert!(version >= min, "{api:?} negotiated v{version}, below Kafka 4.0's minimum v{min}");
+        assert!(
+            version >= min,
+            "{api:?} negotiated v{version}, below Kafka 4.0's minimum v{min}"
+        );
         let broker_max = conn.versions().broker_range(api).expect("broker range").max;
         let ours_max = sluice_wire::versions::supported(api).max;
-        assert_eq!(version, broker_max.min(ours_max), "{api:?}: not the highest common version");
+        assert_eq!(
+            version,
+            broker_max.min(ours_max),
+            "{api:?}: not the highest common version"
+        );
     }
     conn.close().await;
 }
@@ -48,10 +55,26 @@ struct Sample {
 }
 
 const SAMPLES: &[Sample] = &[
-    Sample { key: Some(b"user-1"), value: Some(b"{\"amount\": 12.5}"), headers: &[] },
-    Sample { key: None, value: Some("d\u{e9}j\u{e0} vu \u{1f600}".as_bytes()), headers: &[(b"trace", Some(b"abc"))] },
-    Sample { key: Some(b"k"), value: None, headers: &[(b"dup", Some(b"1")), (b"dup", Some(b"2")), (b"nil", None)] },
-    Sample { key: Some(b""), value: Some(b""), headers: &[] },
+    Sample {
+        key: Some(b"user-1"),
+        value: Some(b"{\"amount\": 12.5}"),
+        headers: &[],
+    },
+    Sample {
+        key: None,
+        value: Some("d\u{e9}j\u{e0} vu \u{1f600}".as_bytes()),
+        headers: &[(b"trace", Some(b"abc"))],
+    },
+    Sample {
+        key: Some(b"k"),
+        value: None,
+        headers: &[(b"dup", Some(b"1")), (b"dup", Some(b"2")), (b"nil", None)],
+    },
+    Sample {
+        key: Some(b""),
+        value: Some(b""),
+        headers: &[],
+    },
 ];
 
 fn build_batch(codec: Compression, base_timestamp: i64) -> Bytes {
@@ -63,8 +86,18 @@ fn build_batch(codec: Compression, base_timestamp: i64) -> Bytes {
 }
 
 fn assert_sample(record: &Record, sample: &Sample, codec: Compression) {
-    assert_eq!(record.key.as_deref(), sample.key, "{codec}: key at offset {}", record.offset);
-    assert_eq!(record.value.as_deref(), sample.value, "{codec}: value at offset {}", record.offset);
+    assert_eq!(
+        record.key.as_deref(),
+        sample.key,
+        "{codec}: key at offset {}",
+        record.offset
+    );
+    assert_eq!(
+        record.value.as_deref(),
+        sample.value,
+        "{codec}: value at offset {}",
+        record.offset
+    );
     let headers: Vec<(Vec<u8>, Option<Vec<u8>>)> = record
         .headers
         .iter()
@@ -75,19 +108,31 @@ fn assert_sample(record: &Record, sample: &Sample, codec: Compression) {
         .iter()
         .map(|(k, v)| (k.to_vec(), v.map(|v| v.to_vec())))
         .collect();
-    assert_eq!(headers, expected, "{codec}: headers at offset {}", record.offset);
+    assert_eq!(
+        headers, expected,
+        "{codec}: headers at offset {}",
+        record.offset
+    );
 }
 
 #[tokio::test]
 async fn produce_with_our_encoder_and_fetch_back_in_every_codec() {
     let conn = connect("sluice-it-roundtrip").await;
     let topic = TempTopic::create(&conn, "sluice-it-roundtrip", 1).await;
-    let codecs = [Compression::None, Compression::Gzip, Compression::Snappy, Compression::Lz4, Compression::Zstd];
+    let codecs = [
+        Compression::None,
+        Compression::Gzip,
+        Compression::Snappy,
+        Compression::Lz4,
+        Compression::Zstd,
+    ];
     let base_timestamp = 1_700_000_000_000;
 
     let mut base_offsets = Vec::new();
     for codec in codecs {
-        let partition = PartitionProduceData::default().with_index(0).with_records(Some(build_batch(codec, base_timestamp)));
+        let partition = PartitionProduceData::default()
+            .with_index(0)
+            .with_records(Some(build_batch(codec, base_timestamp)));
         let request = ProduceRequest::default()
             .with_acks(-1)
             .with_timeout_ms(10_000)
@@ -99,11 +144,21 @@ async fn produce_with_our_encoder_and_fetch_back_in_every_codec() {
             ]);
         let response = conn.send(request).await.expect("Produce");
         let p = &response.responses[0].partition_responses[0];
-        assert_eq!(KafkaCode(p.error_code), KafkaCode::NONE, "{codec}: produce error {:?}", p.error_message);
+        assert_eq!(
+            KafkaCode(p.error_code),
+            KafkaCode::NONE,
+            "{codec}: produce error {:?}",
+            p.error_message
+        );
         base_offsets.push(p.base_offset);
     }
-    let expected_offsets: Vec<i64> = (0..codecs.len() as i64).map(|i| i * SAMPLES.len() as i64).collect();
-    assert_eq!(base_offsets, expected_offsets, "each batch lands right after the previous one");
+    let expected_offsets: Vec<i64> = (0..codecs.len() as i64)
+        .map(|i| i * SAMPLES.len() as i64)
+        .collect();
+    assert_eq!(
+        base_offsets, expected_offsets,
+        "each batch lands right after the previous one"
+    );
 
     let mut decoder = RecordDecoder::new(DecodeOptions::default());
     let mut next = 0i64;
@@ -133,10 +188,17 @@ async fn produce_with_our_encoder_and_fetch_back_in_every_codec() {
         let response = conn.send(request).await.expect("Fetch");
         assert_eq!(KafkaCode(response.error_code), KafkaCode::NONE);
         let partition = &response.responses[0].partitions[0];
-        assert_eq!(KafkaCode(partition.error_code), KafkaCode::NONE, "fetch partition error");
+        assert_eq!(
+            KafkaCode(partition.error_code),
+            KafkaCode::NONE,
+            "fetch partition error"
+        );
         assert_eq!(partition.high_watermark, total, "high watermark");
         let data = partition.records.clone().unwrap_or_default();
-        for batch in decoder.decode_batches(data).expect("decode fetched batches") {
+        for batch in decoder
+            .decode_batches(data)
+            .expect("decode fetched batches")
+        {
             for record in batch.records() {
                 let record = record.expect("decode record");
                 if record.offset >= next {
@@ -151,7 +213,11 @@ async fn produce_with_our_encoder_and_fetch_back_in_every_codec() {
         assert_eq!(record.offset, i as i64);
         assert_eq!(*codec, codecs[i / SAMPLES.len()], "batch codec as produced");
         let sample = &SAMPLES[i % SAMPLES.len()];
-        assert_eq!(record.timestamp, base_timestamp + (i % SAMPLES.len()) as i64, "timestamp");
+        assert_eq!(
+            record.timestamp,
+            base_timestamp + (i % SAMPLES.len()) as i64,
+            "timestamp"
+        );
         assert_sample(record, sample, *codec);
     }
 
