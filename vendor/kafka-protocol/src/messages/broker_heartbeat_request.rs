@@ -226,7 +226,8 @@ impl Decodable for BrokerHeartbeatRequest {
                     if version >= 1 {
                         offline_log_dirs = types::CompactArray(types::Uuid).decode(buf)?;
                     } else {
-                        bail!("Tag {} is not valid for version {}", tag, version);
+                        // sluice patch: KIP-482 says a receiver skips tags it does not know at this version.
+                            buf.try_get_bytes(size as usize)?;
                     }
                 }
                 _ => {

@@ -331,14 +331,16 @@ impl Decodable for FetchPartition {
                         if version >= 17 {
                             replica_directory_id = types::Uuid.decode(buf)?;
                         } else {
-                            bail!("Tag {} is not valid for version {}", tag, version);
+                            // sluice patch: KIP-482 says a receiver skips tags it does not know at this version.
+                            buf.try_get_bytes(size as usize)?;
                         }
                     }
                     1 => {
                         if version >= 18 {
                             high_watermark = types::Int64.decode(buf)?;
                         } else {
-                            bail!("Tag {} is not valid for version {}", tag, version);
+                            // sluice patch: KIP-482 says a receiver skips tags it does not know at this version.
+                            buf.try_get_bytes(size as usize)?;
                         }
                     }
                     _ => {
@@ -826,7 +828,8 @@ impl Decodable for FetchRequest {
                         if version >= 15 {
                             replica_state = types::Struct { version }.decode(buf)?;
                         } else {
-                            bail!("Tag {} is not valid for version {}", tag, version);
+                            // sluice patch: KIP-482 says a receiver skips tags it does not know at this version.
+                            buf.try_get_bytes(size as usize)?;
                         }
                     }
                     _ => {

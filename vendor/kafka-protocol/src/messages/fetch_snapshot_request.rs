@@ -406,7 +406,8 @@ impl Decodable for PartitionSnapshot {
                     if version >= 1 {
                         replica_directory_id = types::Uuid.decode(buf)?;
                     } else {
-                        bail!("Tag {} is not valid for version {}", tag, version);
+                        // sluice patch: KIP-482 says a receiver skips tags it does not know at this version.
+                            buf.try_get_bytes(size as usize)?;
                     }
                 }
                 _ => {

@@ -889,7 +889,8 @@ impl Decodable for PartitionProduceResponse {
                         if version >= 10 {
                             current_leader = types::Struct { version }.decode(buf)?;
                         } else {
-                            bail!("Tag {} is not valid for version {}", tag, version);
+                            // sluice patch: KIP-482 says a receiver skips tags it does not know at this version.
+                            buf.try_get_bytes(size as usize)?;
                         }
                     }
                     _ => {
@@ -1112,7 +1113,8 @@ impl Decodable for ProduceResponse {
                             node_endpoints =
                                 types::CompactArray(types::Struct { version }).decode(buf)?;
                         } else {
-                            bail!("Tag {} is not valid for version {}", tag, version);
+                            // sluice patch: KIP-482 says a receiver skips tags it does not know at this version.
+                            buf.try_get_bytes(size as usize)?;
                         }
                     }
                     _ => {

@@ -679,7 +679,8 @@ impl Decodable for VoteResponse {
                         node_endpoints =
                             types::CompactArray(types::Struct { version }).decode(buf)?;
                     } else {
-                        bail!("Tag {} is not valid for version {}", tag, version);
+                        // sluice patch: KIP-482 says a receiver skips tags it does not know at this version.
+                            buf.try_get_bytes(size as usize)?;
                     }
                 }
                 _ => {
