@@ -1,6 +1,22 @@
 //! Test and benchmark tools for sluice: the fixture format for recorded
 //! protocol exchanges, a recording proxy, a replay broker, and a reader for
 //! packet captures of Kafka traffic.
+//!
+//! ```
+//! use sluice_testkit::fixture::{Fixture, FORMAT};
+//! use sluice_testkit::replay::ReplayBroker;
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! let empty = Fixture { format: FORMAT, client: "none".into(), broker: "none".into(), description: String::new(), exchanges: vec![] };
+//! let broker = ReplayBroker::start(empty).await.unwrap();
+//! // It answers ApiVersions itself, so a connection can be made to it.
+//! let conn = sluice_wire::connection::Connection::connect(&broker.addr(), Default::default()).await.unwrap();
+//! assert!(conn.versions().broker_range(sluice_wire::kafka_protocol::messages::ApiKey::ApiVersions).is_some());
+//! # }
+//! ```
 
 pub mod fixture;
 pub mod pcap;
+pub mod proxy;
+pub mod replay;
+pub mod rewrite;
