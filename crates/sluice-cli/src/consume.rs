@@ -134,16 +134,33 @@ pub async fn run(args: ConsumeArgs) -> Result<(), FetchError> {
     let stdout = std::io::stdout();
     let mut out = BufWriter::with_capacity(256 * 1024, stdout.lock());
     let mut printed: u64 = 0;
-    let done = |client: &FetchClient, printed: u64| {
-        args.count.is_some_and(|c| printed >= c)
-            || (args.exit_at_end
-                && partitions.iter().all(|tp| {
-                    client
-                        .position(tp)
-                        .is_some_and(|p| p >= ends.get(tp).copied().unwrap_or(0))
-                }))
-    };
-    while !done(&client, printed) {
+    // The end of each partition as seen at start: the larger of ListOffsets' answer and the
+    // high watermark in the partition's first fetch response (tansu 0.6 answers ListOffsets
+    // "latest" with the last batch's base offset + 1, short of the real end).
+    let mut ends: HashMap<TopicPartition, (i64, bool)> = ends
+        .into_iter()
+        .map(|(tp, end)| (tp, (end, false)))
+        .collect();
+    loop {
+        if args.count.is_some_and(|c| printed >= c) {
+            break;
+        }
+        if args.exit_at_end {
+            for (tp, (end, seen)) in ends.iter_mut() {
+                let hw = client.fetcher().state(tp).map_or(-1, |s| s.high_watermark);
+                if !*seen && hw >= 0 {
+                    *end = (*end).max(hw);
+                    *seen = true;
+                }
+            }
+            let at_end = |tp: &TopicPartition| {
+                let (end, seen) = ends.get(tp).copied().unwrap_or((0, false));
+                seen && client.position(tp).is_some_and(|p| p >= end)
+            };
+            if partitions.iter().all(at_end) {
+                break;
+            }
+        }
         let records = client.poll(Duration::from_millis(500)).await?;
         if records.is_empty() {
             out.flush().map_err(io_error)?;
