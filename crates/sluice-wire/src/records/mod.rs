@@ -35,6 +35,14 @@ pub use record::{Record, TimestampType};
 
 use crate::error::{Result, WireError};
 
+/// Decompresses one compressed blob (a batch's records, a legacy wrapper's
+/// value, a snappy-java stream) with `codec`, producing at most `limit`
+/// bytes. Decoding batches goes through [`RecordDecoder`], which reuses its
+/// buffers; this is for one-off data.
+pub fn decompress(codec: Compression, data: &[u8], limit: usize) -> Result<bytes::Bytes> {
+    compression::Decompressor::new(limit).decompress(codec, data)
+}
+
 /// The compression codec of a batch (attributes bits 0-2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Compression {
