@@ -1,8 +1,29 @@
 //! Cluster metadata, offsets and the fetcher for sluice.
 //!
-//! The protocol logic is sans-I/O: [`cluster::Cluster`] and
-//! [`session::FetchSession`] are plain state driven by responses and an
-//! injected clock.
+//! The protocol logic is sans-I/O: [`fetcher::Fetcher`], [`cluster::Cluster`]
+//! and [`session::FetchSession`] are plain state driven by responses and an
+//! injected clock; [`FetchClient`] is the tokio driver that owns the sockets.
+//!
+//! ```
+//! use sluice_fetch::fetcher::Fetcher;
+//! use sluice_fetch::{FetchConfig, OffsetReset, TopicPartition};
+//!
+//! let config = FetchConfig::default().with_pairs([("auto.offset.reset", "earliest"), ("max.poll.records", "100")]).unwrap();
+//! assert_eq!(config.auto_offset_reset, OffsetReset::Earliest);
+//!
+//! let mut fetcher = Fetcher::new(config);
+//! let tp = TopicPartition::new("events", 0);
+//! fetcher.assign([tp.clone()]);
+//! // A new partition first looks its offset up (auto.offset.reset)...
+//! assert_eq!(fetcher.offset_lookups().len(), 1);
+//! // ...unless the application seeks.
+//! fetcher.seek(&tp, 42).unwrap();
+//! assert_eq!(fetcher.position(&tp), Some(42));
+//! assert!(fetcher.poll().unwrap().is_empty(), "nothing fetched yet");
+//! ```
+//!
+//! With a broker: `FetchClient::connect(config).await?`, `assign`, then
+//! `poll(timeout).await?` in a loop.
 
 pub mod client;
 pub mod cluster;
