@@ -21,6 +21,9 @@ step "unit, fixture and doc tests"
 cargo test --workspace --exclude sluice-integration --locked
 
 step "integration suite against a real broker"
+# Peer clients for the interop tests: librdkafka through confluent-kafka.
+python3 -c "import confluent_kafka" 2>/dev/null || python3 -m pip install --quiet confluent-kafka kafka-python
+cargo build -p sluice-cli --locked
 # Build first so the broker does not sit idle (and no test times out) while we compile.
 cargo test -p sluice-integration --locked --no-run
 bootstrap=$(scripts/broker.sh start)
