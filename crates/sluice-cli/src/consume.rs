@@ -15,13 +15,17 @@ use crate::output::{Format, write_record};
 pub struct ConsumeArgs {
     /// Bootstrap broker(s), `host:port[,host:port...]`.
     #[arg(short = 'b', long = "brokers")]
-    brokers: String,
-    /// Topic to consume.
-    #[arg(short = 't', long = "topic")]
-    topic: String,
+    pub(crate) brokers: String,
+    /// Topic to consume (repeatable with -G).
+    #[arg(short = 't', long = "topic", required = true)]
+    pub(crate) topics: Vec<String>,
+    /// Join this consumer group and consume what it assigns (-o then sets
+    /// auto.offset.reset: earliest or latest).
+    #[arg(short = 'G', long = "group")]
+    pub(crate) group: Option<String>,
     /// Only this partition (default: all of the topic's partitions).
     #[arg(short = 'p', long = "partition")]
-    partition: Option<i32>,
+    pub(crate) partition: Option<i32>,
     /// Where to start: earliest (beginning), latest (end), an absolute OFFSET,
     /// -N (N before the end), or ts=MILLIS (first record at or after it).
     #[arg(
@@ -30,19 +34,21 @@ pub struct ConsumeArgs {
         default_value = "earliest",
         allow_hyphen_values = true
     )]
-    offset: String,
+    pub(crate) offset: String,
     /// Exit after COUNT records.
     #[arg(short = 'c', long = "count")]
-    count: Option<u64>,
-    /// Exit once every partition has reached the end it had at start.
+    pub(crate) count: Option<u64>,
+    /// Exit once every partition has reached the end it had at start (with
+    /// -G: commit and leave the group once the assigned partitions are at
+    /// their end).
     #[arg(short = 'e', long = "exit")]
-    exit_at_end: bool,
+    pub(crate) exit_at_end: bool,
     /// A consumer configuration property, `key=value` (repeatable).
     #[arg(short = 'X', value_name = "KEY=VALUE")]
-    properties: Vec<String>,
+    pub(crate) properties: Vec<String>,
     /// One JSON object a line instead of raw values.
     #[arg(long)]
-    json: bool,
+    pub(crate) json: bool,
 }
 
 /// The `-o` argument.
@@ -73,39 +79,58 @@ fn parse_start(s: &str) -> Result<Start, FetchError> {
     })
 }
 
-fn config(args: &ConsumeArgs) -> Result<FetchConfig, FetchError> {
+/// Splits `-X key=value` arguments.
+pub(crate) fn properties(args: &ConsumeArgs) -> Result<Vec<(&str, &str)>, FetchError> {
+    args.properties
+        .iter()
+        .map(|prop| {
+            prop.split_once('=')
+                .map(|(k, v)| (k.trim(), v))
+                .ok_or_else(|| FetchError::Config {
+                    key: prop.clone(),
+                    message: "expected key=value".into(),
+                })
+        })
+        .collect()
+}
+
+/// The fetch configuration from `-b` and the `-X` keys it knows; the others
+/// are handed to `other` (`Ok(false)` there means unknown: an error).
+pub(crate) fn config(
+    args: &ConsumeArgs,
+    mut other: impl FnMut(&str, &str) -> Result<bool, Box<dyn std::error::Error>>,
+) -> Result<FetchConfig, Box<dyn std::error::Error>> {
     let mut config = FetchConfig::default();
     config.set("bootstrap.servers", &args.brokers)?;
     config.client_id = "sluice-cli".into();
-    for prop in &args.properties {
-        let (key, value) = prop.split_once('=').ok_or_else(|| FetchError::Config {
-            key: prop.clone(),
-            message: "expected key=value".into(),
-        })?;
-        if !config.set(key.trim(), value)? {
-            return Err(sluice_fetch::config::unknown_key(key.trim()));
+    for (key, value) in properties(args)? {
+        if !config.set(key, value)? && !other(key, value)? {
+            return Err(sluice_fetch::config::unknown_key(key).into());
         }
     }
     Ok(config)
 }
 
 /// Runs `sluice consume`.
-pub async fn run(args: ConsumeArgs) -> Result<(), FetchError> {
+pub async fn run(args: ConsumeArgs) -> Result<(), Box<dyn std::error::Error>> {
+    if args.group.is_some() {
+        return crate::group::run(args).await;
+    }
     let start = parse_start(&args.offset)?;
     let format = if args.json {
         Format::Json
     } else {
         Format::Value
     };
-    let mut client = FetchClient::connect(config(&args)?).await?;
-    let mut partitions = client.partitions_for(&args.topic).await?;
+    let [topic] = args.topics.as_slice() else {
+        return Err("consume without -G takes one topic (-t)".into());
+    };
+    let mut client = FetchClient::connect(config(&args, |_, _| Ok(false))?).await?;
+    let mut partitions = client.partitions_for(topic).await?;
     if let Some(p) = args.partition {
         partitions.retain(|tp| tp.partition == p);
         if partitions.is_empty() {
-            return Err(FetchError::UnknownTopic(format!(
-                "{} partition {p}",
-                args.topic
-            )));
+            return Err(FetchError::UnknownTopic(format!("{topic} partition {p}")).into());
         }
     }
     client.assign(partitions.clone());
@@ -179,7 +204,7 @@ pub async fn run(args: ConsumeArgs) -> Result<(), FetchError> {
     Ok(())
 }
 
-fn io_error(e: std::io::Error) -> FetchError {
+pub(crate) fn io_error(e: std::io::Error) -> FetchError {
     FetchError::Config {
         key: "stdout".into(),
         message: e.to_string(),

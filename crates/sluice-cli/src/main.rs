@@ -5,6 +5,7 @@
 //! ```
 
 mod consume;
+mod group;
 mod output;
 
 use std::process::ExitCode;

@@ -24,10 +24,18 @@
 
 pub mod assignor;
 pub mod config;
+pub mod consumer;
+mod coordinator;
 pub mod error;
 pub mod membership;
+pub mod metrics;
+pub mod offsets;
 pub mod protocol;
 
 pub use config::GroupConfig;
+pub use consumer::{CommitHandle, GroupConsumer, ListenerFuture, RebalanceListener};
+pub use coordinator::Committed;
 pub use error::GroupError;
 pub use membership::{Action, Membership, State};
+pub use metrics::{GroupMetrics, MemberInfo};
+pub use offsets::{OffsetAndMetadata, Offsets};

@@ -412,6 +412,15 @@ impl Membership {
                 return;
             }
         }
+        tracing::debug!(
+            group = %self.config.group_id,
+            generation = response.generation_id,
+            leader = %response.leader,
+            member = %response.member_id,
+            members = response.members.len(),
+            skip_assignment = response.skip_assignment,
+            "JoinGroup answered"
+        );
         self.generation = Generation {
             generation_id: response.generation_id,
             member_id: response.member_id.to_string(),
@@ -494,6 +503,17 @@ impl Membership {
         self.in_flight = Some(RequestKind::Sync);
         let request = self.sync_request(encoded);
         self.outbox.push_back(Action::Sync(request));
+    }
+
+    /// The leader could not learn partition counts (metadata failed): give
+    /// the join up and rejoin after a backoff, as the Java client does when
+    /// the assignment cannot be computed.
+    pub fn on_assign_failed(&mut self, now: Instant) {
+        if self.pending_members.take().is_some() || self.state == State::Assigning {
+            self.state = State::Unjoined;
+            self.rejoin_needed = true;
+            self.retry_at = Some(now + self.config.retry_backoff);
+        }
     }
 
     /// SyncGroup's answer.

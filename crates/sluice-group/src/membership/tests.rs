@@ -508,3 +508,27 @@ fn assignment_of_unsubscribed_topics_is_ignored() {
         Some(Action::Assign(vec![TopicPartition::new("t", 0)]))
     );
 }
+
+#[test]
+fn a_leader_without_partition_counts_rejoins_after_a_backoff() {
+    let t0 = Instant::now();
+    let mut m = member(t0);
+    m.poll_action(t0);
+    m.on_find_coordinator(&coordinator(1), t0);
+    m.poll_action(t0);
+    m.on_join(&join_ok(4, "a", "a", &["a", "b"]), t0);
+    assert!(matches!(
+        m.poll_action(t0),
+        Some(Action::NeedPartitionCounts(_))
+    ));
+    m.on_assign_failed(t0);
+    assert_eq!(m.state(), State::Unjoined);
+    assert_eq!(m.poll_action(t0), None, "backoff first");
+    let t1 = t0 + Duration::from_millis(100);
+    let Some(Action::Join(join)) = m.poll_action(t1) else {
+        panic!("expected a rejoin")
+    };
+    assert_eq!(join.member_id.as_str(), "a", "keeps its member id");
+    m.assign(&BTreeMap::from([("t".to_string(), 3)]));
+    assert_eq!(m.poll_action(t1), None, "a stale assign does nothing");
+}

@@ -1,0 +1,114 @@
+//! `sluice consume -G GROUP`: consume as a member of a consumer group.
+
+use std::collections::BTreeMap;
+use std::io::{BufWriter, Write};
+use std::time::Duration;
+
+use sluice_fetch::TopicPartition;
+use sluice_group::{GroupConfig, GroupConsumer, OffsetAndMetadata, Offsets};
+
+use crate::consume::{ConsumeArgs, config, io_error};
+use crate::output::{Format, write_record};
+
+/// Runs the group mode of `sluice consume`.
+pub async fn run(args: ConsumeArgs) -> Result<(), Box<dyn std::error::Error>> {
+    if args.partition.is_some() {
+        return Err("-p cannot be used with -G: the group assigns partitions".into());
+    }
+    let mut group = GroupConfig {
+        group_id: args.group.clone().unwrap_or_default(),
+        ..GroupConfig::default()
+    };
+    let mut fetch = config(&args, |key, value| Ok(group.set(key, value)?))?;
+    // -o sets where a partition without a committed offset starts, unless -X did.
+    if !args
+        .properties
+        .iter()
+        .any(|p| p.starts_with("auto.offset.reset="))
+    {
+        let reset = match args.offset.as_str() {
+            "earliest" | "beginning" => "earliest",
+            "latest" | "end" => "latest",
+            other => {
+                return Err(format!(
+                    "-o {other:?} with -G: expected earliest or latest (committed offsets decide the rest)"
+                )
+                .into());
+            }
+        };
+        fetch.set("auto.offset.reset", reset)?;
+    }
+    let format = if args.json {
+        Format::Json
+    } else {
+        Format::Value
+    };
+    let mut consumer = GroupConsumer::new(fetch, group).await?;
+    consumer.subscribe(args.topics.iter().cloned());
+
+    let stdout = std::io::stdout();
+    let mut out = BufWriter::with_capacity(256 * 1024, stdout.lock());
+    let mut printed: u64 = 0;
+    // The first high watermark seen for each partition: its end for -e.
+    let mut ends: BTreeMap<TopicPartition, i64> = BTreeMap::new();
+    let result = async {
+        loop {
+            if args.count.is_some_and(|c| printed >= c) {
+                break;
+            }
+            if args.exit_at_end && at_end(&consumer, &mut ends) {
+                break;
+            }
+            // poll commits (auto-commit) what earlier polls returned: it must be
+            // out of our buffer first, or a crash would lose committed records.
+            out.flush().map_err(io_error)?;
+            let records = consumer.poll(Duration::from_millis(500)).await?;
+            for (i, record) in records.iter().enumerate() {
+                if args.count.is_some_and(|c| printed >= c) {
+                    // Not printed: put these partitions back so nothing past them is committed.
+                    let mut first_unprinted: Offsets = BTreeMap::new();
+                    for r in &records[i..] {
+                        first_unprinted
+                            .entry(r.topic_partition())
+                            .or_insert_with(|| OffsetAndMetadata::new(r.offset));
+                    }
+                    for (tp, o) in first_unprinted {
+                        consumer.seek(&tp, o.offset)?;
+                    }
+                    break;
+                }
+                write_record(&mut out, record, format).map_err(io_error)?;
+                printed += 1;
+            }
+        }
+        out.flush().map_err(io_error)?;
+        // Everything returned was printed: commit it, then leave.
+        consumer.commit_sync().await?;
+        Ok::<(), Box<dyn std::error::Error>>(())
+    }
+    .await;
+    drop(out);
+    consumer.close().await?;
+    result
+}
+
+/// Whether every assigned partition has reached the first high watermark
+/// seen for it (a member with no partitions is not at the end: it waits for
+/// an assignment).
+fn at_end(consumer: &GroupConsumer, ends: &mut BTreeMap<TopicPartition, i64>) -> bool {
+    let assignment = consumer.assignment();
+    if assignment.is_empty() {
+        return false;
+    }
+    assignment.iter().all(|tp| {
+        let fetcher = consumer.fetch_client().fetcher();
+        let hw = fetcher.state(tp).map_or(-1, |s| s.high_watermark);
+        if hw >= 0 {
+            ends.entry(tp.clone()).or_insert(hw);
+        }
+        match (ends.get(tp), consumer.position(tp)) {
+            (Some(end), Some(position)) => position >= *end,
+            _ => false,
+        }
+    })
+}
