@@ -69,7 +69,9 @@ running_pid() {
 start() {
     if [ "${1:-}" = "--sqlite" ]; then
         [ -n "${2:-}" ] || { echo "broker.sh: --sqlite needs a file" >&2; exit 2; }
-        storage="sqlite://$2"
+        # tansu 0.6 reads the path after sqlite:// relative to its working directory (it drops the
+        # leading slash), so it runs from / with an absolute path.
+        storage="sqlite://$(realpath -m "$2")"
     fi
     if [ -n "${KAFKA_BOOTSTRAP:-}" ]; then
         answers "$KAFKA_BOOTSTRAP" || { echo "broker.sh: KAFKA_BOOTSTRAP=$KAFKA_BOOTSTRAP does not answer" >&2; exit 1; }
@@ -87,10 +89,10 @@ start() {
     fi
     ensure_tansu
     mkdir -p "$dir"
-    RUST_LOG=${RUST_LOG:-warn} nohup tansu broker \
+    (cd / && RUST_LOG=${RUST_LOG:-warn} exec nohup tansu broker \
         --listener-url "tcp://127.0.0.1:$port" \
         --advertised-listener-url "tcp://127.0.0.1:$port" \
-        --storage-engine "$storage" >"$logfile" 2>&1 &
+        --storage-engine "$storage") >"$logfile" 2>&1 &
     echo $! >"$pidfile"
     for _ in $(seq 1 300); do
         if answers "127.0.0.1:$port"; then

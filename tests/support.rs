@@ -135,6 +135,13 @@ impl TempTopic {
         topic_name(&self.name)
     }
 
+    /// Deletes the topic over `conn` (when the first connection is gone,
+    /// e.g. after a broker restart).
+    pub async fn delete_with(mut self, conn: &Connection) {
+        self.conn = conn.clone();
+        self.delete().await
+    }
+
     /// Deletes the topic and checks the broker agreed.
     pub async fn delete(self) {
         let request = DeleteTopicsRequest::default()

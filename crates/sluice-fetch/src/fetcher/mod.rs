@@ -27,7 +27,7 @@ use crate::record::ConsumerRecord;
 use crate::session::{FetchParams, FetchSession, PartitionFetch};
 
 use completed::CompletedFetch;
-pub use state::{PartitionState, Position};
+pub use state::{PartitionState, Position, Verify};
 
 /// What a fetch response asks of the driver.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -122,6 +122,7 @@ impl Fetcher {
         });
         state.reset = None;
         state.reset_in_flight = false;
+        state.verify = None;
         self.drop_buffered(|f, _| &f.tp == tp);
         Ok(())
     }
@@ -137,6 +138,7 @@ impl Fetcher {
         state.position = None;
         state.reset = Some(spec);
         state.reset_in_flight = false;
+        state.verify = None;
         self.drop_buffered(|f, _| &f.tp == tp);
         Ok(())
     }
@@ -189,6 +191,52 @@ impl Fetcher {
             return false; // seeked elsewhere meanwhile
         }
         state.reset_in_flight = false;
+        if let (Some(verify), Ok(listed)) = (state.verify, result) {
+            let policy = OffsetSpec::for_reset(self.config.auto_offset_reset);
+            match (spec, verify.earliest) {
+                (OffsetSpec::Earliest, _) => {
+                    state.verify = Some(Verify {
+                        earliest: Some(listed.offset),
+                        ..verify
+                    });
+                    state.reset = Some(OffsetSpec::Latest);
+                }
+                (_, Some(earliest)) => {
+                    let end = listed.offset.max(state.high_watermark);
+                    state.verify = None;
+                    if (earliest..=end).contains(&verify.offset) {
+                        tracing::info!(%tp, offset = verify.offset, earliest, end, "the position is inside the log after all; keeping it");
+                        state.reset = None;
+                        state.position = Some(Position {
+                            offset: verify.offset,
+                            leader_epoch: None,
+                        });
+                    } else {
+                        tracing::info!(%tp, offset = verify.offset, earliest, end, ?policy, "offset out of range; resetting");
+                        let to = match policy {
+                            Some(OffsetSpec::Earliest) => Some(earliest),
+                            Some(OffsetSpec::Latest) => Some(listed.offset),
+                            _ => None,
+                        };
+                        state.reset = None;
+                        match to {
+                            Some(offset) => {
+                                state.position = Some(Position {
+                                    offset,
+                                    leader_epoch: None,
+                                })
+                            }
+                            None => self.errors.push_back(FetchError::NoOffsetForPartition {
+                                tp: tp.clone(),
+                                offset: Some(verify.offset),
+                            }),
+                        }
+                    }
+                }
+                (_, None) => state.reset = Some(OffsetSpec::Earliest),
+            }
+            return false;
+        }
         match result {
             Ok(listed) if listed.offset >= 0 => {
                 state.position = Some(Position {
@@ -352,11 +400,22 @@ impl Fetcher {
             if state.position.map(|p| p.offset) != Some(fetch_offset) {
                 continue; // seeked or reset while the fetch was in flight
             }
-            let mut code = KafkaCode(data.error_code);
+            let code = KafkaCode(data.error_code);
             if code.is_ok() && out_of_range(fetch_offset, data) {
                 // Some brokers (tansu 0.6) answer a position past the end or before the
-                // log start with no error and no data; Apache Kafka says OFFSET_OUT_OF_RANGE.
-                code = KafkaCode::OFFSET_OUT_OF_RANGE;
+                // log start with no error and no data, where Apache Kafka says
+                // OFFSET_OUT_OF_RANGE; they also answer with stale watermarks just after a
+                // restart. So check with ListOffsets before resetting anything: a reset on a
+                // stale answer would skip records.
+                tracing::debug!(%tp, fetch_offset, hw = data.high_watermark, log_start = data.log_start_offset, "position looks out of range; checking");
+                state.position = None;
+                state.reset = Some(OffsetSpec::Earliest);
+                state.reset_in_flight = false;
+                state.verify = Some(Verify {
+                    offset: fetch_offset,
+                    earliest: None,
+                });
+                continue;
             }
             match code.action() {
                 ErrorAction::None => {
@@ -384,6 +443,7 @@ impl Fetcher {
                     outcome.partitions_with_data += 1;
                 }
                 ErrorAction::ResetOffset => {
+                    state.verify = None;
                     match OffsetSpec::for_reset(self.config.auto_offset_reset) {
                         Some(spec) => {
                             tracing::info!(%tp, fetch_offset, %code, ?spec, "resetting offset");

@@ -28,6 +28,20 @@ pub struct PartitionState {
     pub last_stable_offset: i64,
     /// The log start offset from the last fetch (-1 before the first).
     pub log_start_offset: i64,
+    /// A position the broker's fetch answer suggested is outside the log
+    /// without saying so (no OFFSET_OUT_OF_RANGE), being checked against
+    /// ListOffsets before any reset.
+    pub verify: Option<Verify>,
+}
+
+/// The check of a suspect position: ListOffsets earliest, then latest; the
+/// position is kept if it lies between them (or at the last high watermark).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Verify {
+    /// The suspect position.
+    pub offset: i64,
+    /// The earliest offset, once looked up.
+    pub earliest: Option<i64>,
 }
 
 impl PartitionState {
@@ -42,6 +56,7 @@ impl PartitionState {
             high_watermark: -1,
             last_stable_offset: -1,
             log_start_offset: -1,
+            verify: None,
         }
     }
 

@@ -276,18 +276,54 @@ fn out_of_range_resets_by_policy() {
     assert!(f.poll().unwrap().is_empty());
 }
 
+fn listed_at(offset: i64) -> std::result::Result<ListedOffset, KafkaCode> {
+    Ok(ListedOffset {
+        offset,
+        timestamp: -1,
+        leader_epoch: -1,
+    })
+}
+
 #[test]
-fn a_position_past_the_high_watermark_is_out_of_range_even_without_the_error() {
+fn a_position_past_the_high_watermark_is_checked_then_reset_by_policy() {
+    // Earliest policy (config()): the answer shows 1000 past the end without an error.
     let (mut f, c) = fetcher_at(config(), 1000);
     f.build_fetch(1, FETCH_VERSION, &c).unwrap();
     f.on_fetch_response(1, &response(vec![(0, 0, None, 100)]));
     assert_eq!(f.position(&tp(0)), None);
     assert_eq!(f.offset_lookups(), vec![(tp(0), OffsetSpec::Earliest)]);
+    f.on_offset_lookup(&tp(0), OffsetSpec::Earliest, listed_at(3));
+    assert_eq!(f.offset_lookups(), vec![(tp(0), OffsetSpec::Latest)]);
+    f.on_offset_lookup(&tp(0), OffsetSpec::Latest, listed_at(100));
+    assert_eq!(
+        f.position(&tp(0)),
+        Some(3),
+        "out of range: reset to the earliest"
+    );
     // At the high watermark is simply caught up.
     let (mut f, c) = fetcher_at(config(), 100);
     f.build_fetch(1, FETCH_VERSION, &c).unwrap();
     f.on_fetch_response(1, &response(vec![(0, 0, None, 100)]));
     assert_eq!(f.position(&tp(0)), Some(100));
+}
+
+#[test]
+fn a_stale_watermark_after_a_broker_restart_does_not_move_the_position() {
+    // The answer says the log ends at 0 (a restarted broker that has not loaded it yet),
+    // but ListOffsets finds 0..200: the position 150 stays, nothing is skipped.
+    let latest = FetchConfig {
+        auto_offset_reset: OffsetReset::Latest,
+        ..config()
+    };
+    let (mut f, c) = fetcher_at(latest, 150);
+    f.build_fetch(1, FETCH_VERSION, &c).unwrap();
+    f.on_fetch_response(1, &response(vec![(0, 0, None, 0)]));
+    assert_eq!(f.offset_lookups(), vec![(tp(0), OffsetSpec::Earliest)]);
+    f.on_offset_lookup(&tp(0), OffsetSpec::Earliest, listed_at(0));
+    assert_eq!(f.offset_lookups(), vec![(tp(0), OffsetSpec::Latest)]);
+    f.on_offset_lookup(&tp(0), OffsetSpec::Latest, listed_at(200));
+    assert_eq!(f.position(&tp(0)), Some(150));
+    assert!(f.offset_lookups().is_empty());
 }
 
 #[test]
