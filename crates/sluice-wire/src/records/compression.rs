@@ -11,6 +11,8 @@ use std::io::{Read, Write};
 use bytes::{Bytes, BytesMut};
 
 use super::Compression;
+use super::gzip::{self, GzipError};
+use super::lz4_frame::Frame;
 use crate::error::{Result, WireError};
 
 const XERIAL_MAGIC: &[u8] = b"\x82SNAPPY\x00";
@@ -24,6 +26,7 @@ pub(crate) struct Decompressor {
     scratch: BytesMut,
     snappy: snap::raw::Decoder,
     zstd: Option<zstd::bulk::Decompressor<'static>>,
+    inflate: Option<flate2::Decompress>,
 }
 
 impl std::fmt::Debug for Decompressor {
@@ -49,6 +52,7 @@ impl Decompressor {
             scratch: BytesMut::new(),
             snappy: snap::raw::Decoder::new(),
             zstd: None,
+            inflate: None,
         }
     }
 
@@ -84,18 +88,47 @@ impl Decompressor {
                 Ok(out.freeze())
             }
             Compression::Zstd => self.zstd(input),
-            Compression::Gzip => {
-                // ISIZE (the last 4 bytes) is the size modulo 2^32: a hint only.
-                let hint = input.len().checked_sub(4).map_or(0, |i| {
-                    u32::from_le_bytes([input[i], input[i + 1], input[i + 2], input[i + 3]])
-                        as usize
-                });
-                self.read_bounded(codec, flate2::read::MultiGzDecoder::new(input), hint)
+            Compression::Gzip => self.gzip(input),
+            Compression::Lz4 => self.lz4(input),
+        }
+    }
+
+    fn gzip(&mut self, input: &[u8]) -> Result<Bytes> {
+        let codec = Compression::Gzip;
+        // ISIZE (the last 4 bytes) is the size modulo 2^32: a hint only.
+        let hint = input.len().checked_sub(4).map_or(0, |i| {
+            u32::from_le_bytes([input[i], input[i + 1], input[i + 2], input[i + 3]]) as usize
+        });
+        let mut out = self.buffer(hint.clamp(64, self.limit.saturating_add(1)));
+        let ctx = self
+            .inflate
+            .get_or_insert_with(|| flate2::Decompress::new(false));
+        match gzip::decompress(ctx, input, &mut out, self.limit) {
+            Ok(n) => {
+                out.truncate(n);
+                Ok(out.freeze())
             }
-            Compression::Lz4 => {
-                let hint = lz4_content_size(input).unwrap_or(input.len() * 4);
-                self.read_bounded(codec, lz4_flex::frame::FrameDecoder::new(input), hint)
+            Err(GzipError::TooBig) => Err(self.too_big(codec)),
+            Err(GzipError::Corrupt(message)) => Err(failed(codec, message)),
+        }
+    }
+
+    fn lz4(&mut self, input: &[u8]) -> Result<Bytes> {
+        let codec = Compression::Lz4;
+        let frame = Frame::parse(input).map_err(|e| failed(codec, e))?;
+        let bound = match frame.content_size {
+            Some(n) => usize::try_from(n).unwrap_or(usize::MAX),
+            None => frame.output_bound(input),
+        };
+        let mut out = self.buffer(bound.min(self.limit));
+        match frame.decompress_into(input, &mut out) {
+            Ok(Some(n)) => {
+                out.truncate(n);
+                Ok(out.freeze())
             }
+            Ok(None) if bound > self.limit => Err(self.too_big(codec)),
+            Ok(None) => Err(failed(codec, "the data is larger than the frame says")),
+            Err(e) => Err(failed(codec, e)),
         }
     }
 
@@ -198,14 +231,6 @@ impl Decompressor {
         out.truncate(len);
         Ok(out.freeze())
     }
-}
-
-/// The content size an LZ4 frame header declares, if it does.
-fn lz4_content_size(input: &[u8]) -> Option<usize> {
-    if input.len() < 15 || input[..4] != [0x04, 0x22, 0x4d, 0x18] || input[4] & 0x08 == 0 {
-        return None;
-    }
-    usize::try_from(u64::from_le_bytes(input[6..14].try_into().ok()?)).ok()
 }
 
 /// Compresses `data` with `codec` (snappy raw, as librdkafka writes it).

@@ -19,8 +19,10 @@ mod batch;
 mod compression;
 mod decoder;
 mod encoder;
+mod gzip;
 mod header;
 mod legacy;
+mod lz4_frame;
 mod record;
 mod varint;
 
