@@ -81,7 +81,12 @@ fn parse_start(s: &str) -> Result<Start, FetchError> {
 
 /// Splits `-X key=value` arguments.
 pub(crate) fn properties(args: &ConsumeArgs) -> Result<Vec<(&str, &str)>, FetchError> {
-    args.properties
+    split_properties(&args.properties)
+}
+
+/// Splits `-X key=value` arguments.
+pub(crate) fn split_properties(props: &[String]) -> Result<Vec<(&str, &str)>, FetchError> {
+    props
         .iter()
         .map(|prop| {
             prop.split_once('=')

@@ -6,6 +6,7 @@
 
 mod consume;
 mod group;
+mod lag;
 mod output;
 
 use std::process::ExitCode;
@@ -24,6 +25,8 @@ struct Cli {
 enum Command {
     /// Print records of a topic to stdout.
     Consume(consume::ConsumeArgs),
+    /// Show a consumer group's committed offsets, lag and owners.
+    Lag(lag::LagArgs),
 }
 
 fn main() -> ExitCode {
@@ -46,6 +49,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Consume(args) => consume::run(args).await,
+            Command::Lag(args) => lag::run(args).await,
         }
     });
     match result {

@@ -22,6 +22,7 @@
 //! assert!(matches!(member.poll_action(now), Some(Action::FindCoordinator(_))));
 //! ```
 
+pub mod admin;
 pub mod assignor;
 pub mod config;
 pub mod consumer;

@@ -1,0 +1,101 @@
+//! Looking at a group from outside it (what `sluice lag` shows): its
+//! coordinator, members, assignment and committed offsets, without joining.
+
+use std::collections::BTreeMap;
+
+use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestGroup;
+use kafka_protocol::messages::{
+    ApiKey, DescribeGroupsRequest, FindCoordinatorRequest, GroupId, OffsetFetchRequest,
+};
+use kafka_protocol::protocol::StrBytes;
+use sluice_fetch::TopicPartition;
+use sluice_fetch::cluster::BrokerAddr;
+use sluice_fetch::pool::BrokerPool;
+use sluice_wire::KafkaCode;
+
+use crate::error::GroupError;
+use crate::metrics::{GroupMetrics, describe_metrics};
+use crate::offsets::{OffsetAndMetadata, parse_fetch};
+
+/// A group as seen from outside: its description and committed offsets.
+#[derive(Debug, Clone)]
+pub struct GroupView {
+    /// State, members, assignment and the members/partitions ratio
+    /// (`assignment` and `lag` are empty: the viewer is not a member).
+    pub metrics: GroupMetrics,
+    /// Every partition the group has committed an offset for.
+    pub committed: BTreeMap<TopicPartition, Option<OffsetAndMetadata>>,
+}
+
+fn group_id(group: &str) -> GroupId {
+    GroupId(StrBytes::from_string(group.to_string()))
+}
+
+/// Finds `group`'s coordinator.
+pub async fn find_coordinator(pool: &BrokerPool, group: &str) -> Result<BrokerAddr, GroupError> {
+    let conn = pool.bootstrap().await?;
+    let version = conn.versions().negotiate(ApiKey::FindCoordinator)?;
+    let mut request = FindCoordinatorRequest::default();
+    if version >= 4 {
+        request.coordinator_keys = vec![StrBytes::from_string(group.to_string())];
+    } else {
+        request.key = StrBytes::from_string(group.to_string());
+    }
+    let response = conn.send_version(request, version).await?;
+    let (code, id, host, port) = match response.coordinators.first() {
+        Some(c) => (
+            KafkaCode(c.error_code),
+            c.node_id.0,
+            c.host.to_string(),
+            c.port,
+        ),
+        None => (
+            KafkaCode(response.error_code),
+            response.node_id.0,
+            response.host.to_string(),
+            response.port,
+        ),
+    };
+    if !code.is_ok() || id < 0 {
+        return Err(GroupError::Coordinator {
+            group: group.to_string(),
+            code,
+        });
+    }
+    Ok(BrokerAddr { id, host, port })
+}
+
+/// Describes `group` and fetches every offset it has committed.
+pub async fn view_group(pool: &BrokerPool, group: &str) -> Result<GroupView, GroupError> {
+    let coordinator = find_coordinator(pool, group).await?;
+    let conn = pool.get(&coordinator).await?;
+    let described = conn
+        .send(DescribeGroupsRequest::default().with_groups(vec![group_id(group)]))
+        .await?;
+    let metrics = describe_metrics(group, &described, Vec::new(), BTreeMap::new())?;
+
+    let version = conn.versions().negotiate(ApiKey::OffsetFetch)?;
+    if version < 2 {
+        return Err(GroupError::State(format!(
+            "the broker's OffsetFetch v{version} cannot list all of a group's offsets (v2+ can)"
+        )));
+    }
+    // Topics absent (null): every partition the group has an offset for.
+    let request = if version >= 8 {
+        OffsetFetchRequest::default().with_groups(vec![
+            OffsetFetchRequestGroup::default()
+                .with_group_id(group_id(group))
+                .with_topics(None),
+        ])
+    } else {
+        OffsetFetchRequest::default()
+            .with_group_id(group_id(group))
+            .with_topics(None)
+    };
+    let response = conn.send_version(request, version).await?;
+    let committed = parse_fetch(group, &response).map_err(|code| GroupError::OffsetFetch {
+        group: group.to_string(),
+        code,
+    })?;
+    Ok(GroupView { metrics, committed })
+}
