@@ -8,6 +8,7 @@ mod consume;
 mod group;
 mod lag;
 mod output;
+mod topic;
 
 use std::process::ExitCode;
 
@@ -27,6 +28,8 @@ enum Command {
     Consume(consume::ConsumeArgs),
     /// Show a consumer group's committed offsets, lag and owners.
     Lag(lag::LagArgs),
+    /// Create or delete topics.
+    Topic(topic::TopicArgs),
 }
 
 fn main() -> ExitCode {
@@ -50,6 +53,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Consume(args) => consume::run(args).await,
             Command::Lag(args) => lag::run(args).await,
+            Command::Topic(args) => topic::run(args).await,
         }
     });
     match result {

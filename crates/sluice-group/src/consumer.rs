@@ -170,6 +170,12 @@ impl GroupConsumer {
         &self.fetch
     }
 
+    /// The fetch client, mutably: for metadata lookups (`partitions_for`,
+    /// `list_offsets`). Assigning or seeking through it bypasses the group.
+    pub fn fetch_client_mut(&mut self) -> &mut FetchClient {
+        &mut self.fetch
+    }
+
     /// Returns the next records of the assigned partitions (at most
     /// `max.poll.records`), waiting up to `timeout`; joins the group,
     /// rebalances and auto-commits along the way. An empty vector means

@@ -1,0 +1,125 @@
+//! `sluice topic create|delete`: the little administration the demo and
+//! scripts need (CreateTopics, DeleteTopics).
+
+use clap::{Args, Subcommand};
+use kafka_protocol::messages::create_topics_request::CreatableTopic;
+use kafka_protocol::messages::delete_topics_request::DeleteTopicState;
+use kafka_protocol::messages::{CreateTopicsRequest, DeleteTopicsRequest, TopicName};
+use kafka_protocol::protocol::StrBytes;
+use sluice_fetch::pool::BrokerPool;
+use sluice_wire::KafkaCode;
+use sluice_wire::connection::ConnectionConfig;
+
+/// Arguments of `sluice topic`.
+#[derive(Debug, Args)]
+pub struct TopicArgs {
+    #[command(subcommand)]
+    action: Action,
+}
+
+#[derive(Debug, Subcommand)]
+enum Action {
+    /// Create topics (an existing one is left as it is).
+    Create {
+        /// Bootstrap broker(s).
+        #[arg(short = 'b', long = "brokers")]
+        brokers: String,
+        /// Topic name (repeatable).
+        #[arg(short = 't', long = "topic", required = true)]
+        topics: Vec<String>,
+        /// Partitions per topic.
+        #[arg(short = 'p', long = "partitions", default_value_t = 1)]
+        partitions: i32,
+        /// Replication factor.
+        #[arg(short = 'r', long = "replication-factor", default_value_t = 1)]
+        replication: i16,
+    },
+    /// Delete topics.
+    Delete {
+        /// Bootstrap broker(s).
+        #[arg(short = 'b', long = "brokers")]
+        brokers: String,
+        /// Topic name (repeatable).
+        #[arg(short = 't', long = "topic", required = true)]
+        topics: Vec<String>,
+    },
+}
+
+fn name(t: &str) -> TopicName {
+    TopicName(StrBytes::from_string(t.to_string()))
+}
+
+fn pool(brokers: &str) -> std::sync::Arc<BrokerPool> {
+    let config = ConnectionConfig {
+        client_id: "sluice-cli".into(),
+        ..ConnectionConfig::default()
+    };
+    BrokerPool::new(
+        brokers.split(',').map(|s| s.trim().to_string()).collect(),
+        config,
+    )
+}
+
+/// Runs `sluice topic`.
+pub async fn run(args: TopicArgs) -> Result<(), Box<dyn std::error::Error>> {
+    match args.action {
+        Action::Create {
+            brokers,
+            topics,
+            partitions,
+            replication,
+        } => {
+            let conn = pool(&brokers).bootstrap().await?;
+            let request = CreateTopicsRequest::default()
+                .with_topics(
+                    topics
+                        .iter()
+                        .map(|t| {
+                            CreatableTopic::default()
+                                .with_name(name(t))
+                                .with_num_partitions(partitions)
+                                .with_replication_factor(replication)
+                        })
+                        .collect(),
+                )
+                .with_timeout_ms(30_000);
+            let response = conn.send(request).await?;
+            for t in &response.topics {
+                match KafkaCode(t.error_code) {
+                    KafkaCode::NONE => eprintln!("created {} ({partitions} partitions)", t.name.0),
+                    KafkaCode::TOPIC_ALREADY_EXISTS => eprintln!("{} already exists", t.name.0),
+                    code => {
+                        return Err(format!(
+                            "creating {}: {code} {}",
+                            t.name.0,
+                            t.error_message.as_deref().unwrap_or("")
+                        )
+                        .into());
+                    }
+                }
+            }
+            Ok(())
+        }
+        Action::Delete { brokers, topics } => {
+            let conn = pool(&brokers).bootstrap().await?;
+            let request = DeleteTopicsRequest::default()
+                .with_topic_names(topics.iter().map(|t| name(t)).collect())
+                .with_topics(
+                    topics
+                        .iter()
+                        .map(|t| DeleteTopicState::default().with_name(Some(name(t))))
+                        .collect(),
+                )
+                .with_timeout_ms(30_000);
+            let response = conn.send(request).await?;
+            for r in &response.responses {
+                let code = KafkaCode(r.error_code);
+                let topic = r.name.as_ref().map_or("?", |n| n.0.as_str());
+                if !code.is_ok() && code != KafkaCode::UNKNOWN_TOPIC_OR_PARTITION {
+                    return Err(format!("deleting {topic}: {code}").into());
+                }
+            }
+            Ok(())
+        }
+    }
+}
