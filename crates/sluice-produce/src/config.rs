@@ -1,0 +1,200 @@
+//! Producer configuration, with the Java client's defaults and string keys.
+
+use std::time::Duration;
+
+use sluice_fetch::config::{parse, parse_bool, parse_in, parse_ms};
+use sluice_wire::connection::ConnectionConfig;
+use sluice_wire::records::Compression;
+
+use crate::error::ProduceError;
+
+/// How many acknowledgements a write waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Acks {
+    /// `acks=0`: none; delivery results carry offset -1.
+    None,
+    /// `acks=1`: the leader's.
+    Leader,
+    /// `acks=all` (`-1`): every in-sync replica's.
+    All,
+}
+
+impl Acks {
+    /// The wire value.
+    pub fn code(self) -> i16 {
+        match self {
+            Acks::None => 0,
+            Acks::Leader => 1,
+            Acks::All => -1,
+        }
+    }
+}
+
+/// The producer's settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProducerConfig {
+    /// `bootstrap.servers`.
+    pub bootstrap_servers: Vec<String>,
+    /// `client.id`.
+    pub client_id: String,
+    /// `linger.ms`: how long a batch waits for more records.
+    pub linger: Duration,
+    /// `batch.size`: a partition's batch is sent at this many bytes.
+    pub batch_size: usize,
+    /// `compression.type`.
+    pub compression: Compression,
+    /// `acks`.
+    pub acks: Acks,
+    /// `retries`: attempts after the first for a retriable error.
+    pub retries: u32,
+    /// `retry.backoff.ms`.
+    pub retry_backoff: Duration,
+    /// `request.timeout.ms`.
+    pub request_timeout: Duration,
+    /// `delivery.timeout.ms`: a record not acknowledged this long after
+    /// `send` fails.
+    pub delivery_timeout: Duration,
+    /// `max.request.size`: the largest record (and batch) sent.
+    pub max_request_size: usize,
+    /// `metadata.max.age.ms`.
+    pub metadata_max_age: Duration,
+}
+
+impl Default for ProducerConfig {
+    fn default() -> Self {
+        ProducerConfig {
+            bootstrap_servers: Vec::new(),
+            client_id: "sluice".into(),
+            linger: Duration::from_millis(5),
+            batch_size: 16 * 1024,
+            compression: Compression::None,
+            acks: Acks::All,
+            retries: i32::MAX as u32,
+            retry_backoff: Duration::from_millis(100),
+            request_timeout: Duration::from_secs(30),
+            delivery_timeout: Duration::from_secs(120),
+            max_request_size: 1 << 20,
+            metadata_max_age: Duration::from_secs(300),
+        }
+    }
+}
+
+impl ProducerConfig {
+    /// Sets one option by its Java/librdkafka key; `Ok(false)` if the key is
+    /// not a producer key.
+    pub fn set(&mut self, key: &str, value: &str) -> Result<bool, ProduceError> {
+        let bad = |message: &str| ProduceError::Config {
+            key: key.to_string(),
+            message: format!("{value:?}: {message}"),
+        };
+        match key {
+            "bootstrap.servers" | "metadata.broker.list" => {
+                let servers: Vec<String> = value
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(String::from)
+                    .collect();
+                if servers.is_empty() {
+                    return Err(bad("expected host:port[,host:port...]"));
+                }
+                self.bootstrap_servers = servers;
+            }
+            "client.id" => self.client_id = value.to_string(),
+            "linger.ms" | "queue.buffering.max.ms" => self.linger = parse_ms(key, value)?,
+            "batch.size" => self.batch_size = parse_in(key, value, 1, usize::MAX)?,
+            "compression.type" | "compression.codec" => self.compression = parse(key, value)?,
+            "acks" | "request.required.acks" => {
+                self.acks = match value {
+                    "0" => Acks::None,
+                    "1" => Acks::Leader,
+                    "all" | "-1" => Acks::All,
+                    _ => return Err(bad("expected 0, 1, all or -1")),
+                }
+            }
+            "retries" | "message.send.max.retries" => {
+                self.retries = parse_in(key, value, 0, u32::MAX)?
+            }
+            "retry.backoff.ms" => self.retry_backoff = parse_ms(key, value)?,
+            "request.timeout.ms" => self.request_timeout = parse_ms(key, value)?,
+            "delivery.timeout.ms" | "message.timeout.ms" => {
+                self.delivery_timeout = parse_ms(key, value)?
+            }
+            "max.request.size" | "message.max.bytes" => {
+                self.max_request_size = parse_in(key, value, 1024, 1 << 30)?
+            }
+            "metadata.max.age.ms" => self.metadata_max_age = parse_ms(key, value)?,
+            "enable.idempotence" => {
+                if parse_bool(key, value)? {
+                    return Err(bad("idempotence is not supported yet"));
+                }
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// Sets every pair, failing on the first unknown key or bad value.
+    pub fn with_pairs<'a>(
+        mut self,
+        pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<Self, ProduceError> {
+        for (k, v) in pairs {
+            if !self.set(k, v)? {
+                return Err(ProduceError::Config {
+                    key: k.to_string(),
+                    message: "unknown configuration key".into(),
+                });
+            }
+        }
+        Ok(self)
+    }
+
+    /// The connection settings this configuration implies.
+    pub fn connection(&self) -> ConnectionConfig {
+        ConnectionConfig {
+            client_id: self.client_id.clone(),
+            request_timeout: self.request_timeout,
+            ..ConnectionConfig::default()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_set_fields_and_bad_values_name_the_key() {
+        let c = ProducerConfig::default()
+            .with_pairs([
+                ("bootstrap.servers", "a:1,b:2"),
+                ("linger.ms", "20"),
+                ("batch.size", "65536"),
+                ("compression.type", "zstd"),
+                ("acks", "1"),
+                ("retries", "3"),
+                ("delivery.timeout.ms", "5000"),
+                ("enable.idempotence", "false"),
+            ])
+            .unwrap();
+        assert_eq!(c.bootstrap_servers, vec!["a:1", "b:2"]);
+        assert_eq!((c.linger, c.batch_size), (Duration::from_millis(20), 65536));
+        assert_eq!(
+            (c.compression, c.acks, c.retries),
+            (Compression::Zstd, Acks::Leader, 3)
+        );
+        for (k, v) in [
+            ("acks", "2"),
+            ("compression.type", "brotli"),
+            ("batch.size", "0"),
+            ("enable.idempotence", "true"),
+            ("linger", "1"),
+        ] {
+            match ProducerConfig::default().with_pairs([(k, v)]) {
+                Err(ProduceError::Config { key, .. }) => assert_eq!(key, k),
+                other => panic!("{k}={v}: {other:?}"),
+            }
+        }
+    }
+}
