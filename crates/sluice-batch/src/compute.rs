@@ -1,0 +1,341 @@
+//! Built-in batch computations for cleaning, analysing and aggregating JSON
+//! events: `count`, `stats:FIELD`, `sum-by:KEYFIELD:FIELD`, `dedupe:FIELD`
+//! and `filter`. Each is a plain function over records that an application
+//! can call itself; [`Computation`] parses the CLI's `--compute` spec and
+//! gives a batch's result as a JSON object.
+//!
+//! Fields are top-level keys of a record's JSON value, or dotted paths
+//! (`order.amount`). Records whose value is not JSON, or lacks the field,
+//! are counted as `skipped`, never silently folded in.
+
+use std::collections::{BTreeMap, HashSet};
+use std::str::FromStr;
+
+use serde_json::{Map, Value, json};
+use sluice_fetch::record::ConsumerRecord;
+
+use crate::error::BatchError;
+
+/// A computation a batch can run, parsed from its spec.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Computation {
+    /// `count`: records per key (a null key counts under `null`).
+    Count,
+    /// `stats:FIELD`: count, sum, min, max and mean of a numeric field.
+    Stats(String),
+    /// `sum-by:KEYFIELD:FIELD`: the sum of FIELD per value of KEYFIELD.
+    SumBy(String, String),
+    /// `dedupe:FIELD`: records with a FIELD value seen earlier in the batch
+    /// are duplicates.
+    Dedupe(String),
+    /// `filter`: records whose value is not a JSON object are rejected.
+    Filter,
+}
+
+impl FromStr for Computation {
+    type Err = BatchError;
+
+    fn from_str(spec: &str) -> Result<Self, BatchError> {
+        let bad = |message: &str| BatchError::Spec {
+            spec: spec.to_string(),
+            message: message.to_string(),
+        };
+        let parts: Vec<&str> = spec.split(':').collect();
+        let field = |s: &str| {
+            if s.is_empty() {
+                Err(bad("empty field name"))
+            } else {
+                Ok(s.to_string())
+            }
+        };
+        match parts.as_slice() {
+            ["count"] => Ok(Computation::Count),
+            ["filter"] => Ok(Computation::Filter),
+            ["stats", f] => Ok(Computation::Stats(field(f)?)),
+            ["dedupe", f] => Ok(Computation::Dedupe(field(f)?)),
+            ["sum-by", k, f] => Ok(Computation::SumBy(field(k)?, field(f)?)),
+            _ => Err(bad(
+                "expected count, stats:FIELD, sum-by:KEYFIELD:FIELD, dedupe:FIELD or filter",
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for Computation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Computation::Count => write!(f, "count"),
+            Computation::Stats(x) => write!(f, "stats:{x}"),
+            Computation::SumBy(k, x) => write!(f, "sum-by:{k}:{x}"),
+            Computation::Dedupe(x) => write!(f, "dedupe:{x}"),
+            Computation::Filter => write!(f, "filter"),
+        }
+    }
+}
+
+impl Computation {
+    /// The computation's result over `records`, as a JSON object.
+    pub fn run(&self, records: &[ConsumerRecord]) -> Map<String, Value> {
+        let object = match self {
+            Computation::Count => json!({ "counts": count(records) }),
+            Computation::Stats(field) => {
+                serde_json::to_value(stats(records, field)).unwrap_or_default()
+            }
+            Computation::SumBy(key, field) => {
+                let (sums, skipped) = sum_by(records, key, field);
+                json!({ "sums": sums, "skipped": skipped })
+            }
+            Computation::Dedupe(field) => {
+                let kept = dedupe(records, field);
+                json!({ "unique": kept.len(), "duplicates": records.len() - kept.len() })
+            }
+            Computation::Filter => {
+                let (valid, invalid) = filter(records);
+                json!({ "valid": valid.len(), "invalid": invalid.len() })
+            }
+        };
+        match object {
+            Value::Object(map) => map,
+            _ => Map::new(),
+        }
+    }
+}
+
+/// A record's value parsed as JSON, if it is.
+pub fn json_value(record: &ConsumerRecord) -> Option<Value> {
+    serde_json::from_slice(record.value.as_deref()?).ok()
+}
+
+/// The value at a dotted `path` of `value`.
+pub fn field<'a>(value: &'a Value, path: &str) -> Option<&'a Value> {
+    path.split('.').try_fold(value, |v, part| v.get(part))
+}
+
+/// A field as a number (JSON numbers, and strings holding one).
+fn number(value: &Value, path: &str) -> Option<f64> {
+    match field(value, path)? {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.parse().ok(),
+        _ => None,
+    }
+}
+
+/// A field as a grouping key: strings as they are, other values as JSON.
+fn key_of(value: &Value, path: &str) -> Option<String> {
+    match field(value, path)? {
+        Value::String(s) => Some(s.clone()),
+        Value::Null => None,
+        other => Some(other.to_string()),
+    }
+}
+
+/// Records per key; keys that are not UTF-8 are shown lossily, a null key
+/// counts under `"null"`.
+pub fn count(records: &[ConsumerRecord]) -> BTreeMap<String, u64> {
+    let mut counts = BTreeMap::new();
+    for r in records {
+        let key = r.key.as_deref().map_or_else(
+            || "null".to_string(),
+            |k| String::from_utf8_lossy(k).into_owned(),
+        );
+        *counts.entry(key).or_insert(0) += 1;
+    }
+    counts
+}
+
+/// Summary statistics of a numeric field.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Stats {
+    /// Records that had the field.
+    pub count: u64,
+    /// Their sum.
+    pub sum: f64,
+    /// The smallest value (`None` when count is 0).
+    pub min: Option<f64>,
+    /// The largest value.
+    pub max: Option<f64>,
+    /// sum / count.
+    pub mean: Option<f64>,
+    /// Records without a numeric value at the field (or not JSON).
+    pub skipped: u64,
+}
+
+/// Count, sum, min, max and mean of `field` over the records.
+pub fn stats(records: &[ConsumerRecord], path: &str) -> Stats {
+    let mut s = Stats {
+        count: 0,
+        sum: 0.0,
+        min: None,
+        max: None,
+        mean: None,
+        skipped: 0,
+    };
+    for r in records {
+        match json_value(r).and_then(|v| number(&v, path)) {
+            Some(x) => {
+                s.count += 1;
+                s.sum += x;
+                s.min = Some(s.min.map_or(x, |m| m.min(x)));
+                s.max = Some(s.max.map_or(x, |m| m.max(x)));
+            }
+            None => s.skipped += 1,
+        }
+    }
+    s.mean = (s.count > 0).then(|| s.sum / s.count as f64);
+    s
+}
+
+/// The sum of `path` per value of `key_path`, and how many records lacked
+/// either.
+pub fn sum_by(
+    records: &[ConsumerRecord],
+    key_path: &str,
+    path: &str,
+) -> (BTreeMap<String, f64>, u64) {
+    let mut sums = BTreeMap::new();
+    let mut skipped = 0;
+    for r in records {
+        let parsed = json_value(r);
+        match parsed
+            .as_ref()
+            .and_then(|v| Some((key_of(v, key_path)?, number(v, path)?)))
+        {
+            Some((k, x)) => *sums.entry(k).or_insert(0.0) += x,
+            None => skipped += 1,
+        }
+    }
+    (sums, skipped)
+}
+
+/// The records whose `path` value was not seen earlier in the slice, in
+/// order (records without the field are kept: nothing to compare).
+pub fn dedupe<'a>(records: &'a [ConsumerRecord], path: &str) -> Vec<&'a ConsumerRecord> {
+    let mut seen = HashSet::new();
+    records
+        .iter()
+        .filter(
+            |r| match json_value(r).and_then(|v| field(&v, path).cloned()) {
+                Some(v) => seen.insert(v.to_string()),
+                None => true,
+            },
+        )
+        .collect()
+}
+
+/// Splits records into those whose value is a JSON object and the rest.
+pub fn filter(records: &[ConsumerRecord]) -> (Vec<&ConsumerRecord>, Vec<&ConsumerRecord>) {
+    records
+        .iter()
+        .partition(|r| matches!(json_value(r), Some(Value::Object(_))))
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+    use sluice_wire::records::{Headers, TimestampType};
+
+    use super::*;
+
+    fn rec(offset: i64, key: Option<&str>, value: &str) -> ConsumerRecord {
+        ConsumerRecord {
+            topic: "t".into(),
+            partition: 0,
+            offset,
+            timestamp: 0,
+            timestamp_type: TimestampType::CreateTime,
+            key: key.map(|k| Bytes::copy_from_slice(k.as_bytes())),
+            value: Some(Bytes::copy_from_slice(value.as_bytes())),
+            headers: Headers::default(),
+        }
+    }
+
+    fn sample() -> Vec<ConsumerRecord> {
+        vec![
+            rec(0, Some("u1"), r#"{"id":1,"user":"u1","amount":10.5}"#),
+            rec(1, Some("u2"), r#"{"id":2,"user":"u2","amount":"4"}"#),
+            rec(2, Some("u1"), r#"{"id":1,"user":"u1","amount":-2}"#),
+            rec(3, None, "not json"),
+            rec(
+                4,
+                Some("u3"),
+                r#"{"id":3,"user":"u3","order":{"amount":7}}"#,
+            ),
+        ]
+    }
+
+    #[test]
+    fn specs_parse_and_print_back() {
+        for spec in [
+            "count",
+            "stats:amount",
+            "sum-by:user:amount",
+            "dedupe:id",
+            "filter",
+        ] {
+            assert_eq!(spec.parse::<Computation>().unwrap().to_string(), spec);
+        }
+        for bad in ["", "stats", "stats:", "sum-by:user", "avg:x", "count:x"] {
+            assert!(
+                matches!(bad.parse::<Computation>(), Err(BatchError::Spec { .. })),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn count_counts_keys_with_null_apart() {
+        let c = count(&sample());
+        assert_eq!(
+            c,
+            BTreeMap::from([
+                ("u1".into(), 2),
+                ("u2".into(), 1),
+                ("u3".into(), 1),
+                ("null".into(), 1)
+            ])
+        );
+    }
+
+    #[test]
+    fn stats_of_a_field_skip_what_lacks_it() {
+        let s = stats(&sample(), "amount");
+        assert_eq!(
+            (s.count, s.sum, s.min, s.max, s.skipped),
+            (3, 12.5, Some(-2.0), Some(10.5), 2)
+        );
+        assert_eq!(s.mean, Some(12.5 / 3.0));
+        let nested = stats(&sample(), "order.amount");
+        assert_eq!((nested.count, nested.sum), (1, 7.0));
+        let none = stats(&[], "amount");
+        assert_eq!((none.count, none.mean, none.min), (0, None, None));
+    }
+
+    #[test]
+    fn sum_by_groups_and_dedupe_and_filter_clean() {
+        let (sums, skipped) = sum_by(&sample(), "user", "amount");
+        assert_eq!(
+            sums,
+            BTreeMap::from([("u1".into(), 8.5), ("u2".into(), 4.0)])
+        );
+        assert_eq!(skipped, 2);
+        let kept: Vec<i64> = dedupe(&sample(), "id").iter().map(|r| r.offset).collect();
+        assert_eq!(kept, vec![0, 1, 3, 4]);
+        let records = sample();
+        let (valid, invalid) = filter(&records);
+        assert_eq!((valid.len(), invalid[0].offset), (4, 3));
+    }
+
+    #[test]
+    fn run_gives_the_fields_the_cli_prints() {
+        let out = Computation::Stats("amount".into()).run(&sample());
+        for k in ["count", "sum", "min", "max", "mean", "skipped"] {
+            assert!(out.contains_key(k), "{k}");
+        }
+        assert_eq!(out["count"], json!(3));
+        let out = Computation::Dedupe("id".into()).run(&sample());
+        assert_eq!(
+            (out["unique"].clone(), out["duplicates"].clone()),
+            (json!(4), json!(1))
+        );
+    }
+}

@@ -1,0 +1,152 @@
+//! How records are cut into batches and how failing batches are retried.
+
+use std::time::Duration;
+
+use sluice_fetch::config::parse_in;
+
+use crate::error::BatchError;
+
+/// What a batch holds records of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum GroupBy {
+    /// One batch at a time across every assigned partition.
+    #[default]
+    None,
+    /// A batch per partition.
+    Partition,
+    /// A batch per record key.
+    Key,
+}
+
+/// Batching settings, with defaults and the string keys the CLI's `-X` takes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchConfig {
+    /// `batch.size`: a batch is ready at this many records.
+    pub max_records: usize,
+    /// `batch.bytes`: ...or at this many bytes of keys and values.
+    pub max_bytes: usize,
+    /// `linger.ms`: ...or this long after its first record.
+    pub linger: Duration,
+    /// `batch.group.by`: `none`, `partition` or `key`.
+    pub group_by: GroupBy,
+    /// `batch.retries`: attempts after the first before a failing batch stops the run.
+    pub max_retries: u32,
+    /// `batch.retry.backoff.ms`: the first wait between attempts (doubling).
+    pub retry_backoff: Duration,
+    /// `batch.retry.backoff.max.ms`: the longest wait between attempts.
+    pub retry_backoff_max: Duration,
+}
+
+impl Default for BatchConfig {
+    fn default() -> Self {
+        BatchConfig {
+            max_records: 1000,
+            max_bytes: 1 << 20,
+            linger: Duration::from_secs(1),
+            group_by: GroupBy::None,
+            max_retries: 3,
+            retry_backoff: Duration::from_millis(200),
+            retry_backoff_max: Duration::from_secs(10),
+        }
+    }
+}
+
+impl BatchConfig {
+    /// Sets one option by key; `Ok(false)` if the key is not a batch key.
+    pub fn set(&mut self, key: &str, value: &str) -> Result<bool, BatchError> {
+        let err = |e: sluice_fetch::FetchError| BatchError::Config {
+            key: key.to_string(),
+            message: e.to_string(),
+        };
+        let ms = |v: &str| {
+            parse_in::<u64>(key, v, 0, u64::from(u32::MAX))
+                .map(Duration::from_millis)
+                .map_err(err)
+        };
+        match key {
+            "batch.size" => self.max_records = parse_in(key, value, 1, usize::MAX).map_err(err)?,
+            "batch.bytes" => self.max_bytes = parse_in(key, value, 1, usize::MAX).map_err(err)?,
+            "linger.ms" => self.linger = ms(value)?,
+            "batch.group.by" => {
+                self.group_by = match value {
+                    "none" => GroupBy::None,
+                    "partition" => GroupBy::Partition,
+                    "key" => GroupBy::Key,
+                    _ => {
+                        return Err(BatchError::Config {
+                            key: key.into(),
+                            message: format!("{value:?}: expected none, partition or key"),
+                        });
+                    }
+                }
+            }
+            "batch.retries" => self.max_retries = parse_in(key, value, 0, u32::MAX).map_err(err)?,
+            "batch.retry.backoff.ms" => self.retry_backoff = ms(value)?,
+            "batch.retry.backoff.max.ms" => self.retry_backoff_max = ms(value)?,
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// The wait before attempt `attempt` (1 = the first retry).
+    pub fn backoff(&self, attempt: u32) -> Duration {
+        let factor = 1u32
+            .checked_shl(attempt.saturating_sub(1))
+            .unwrap_or(u32::MAX);
+        self.retry_backoff
+            .saturating_mul(factor)
+            .min(self.retry_backoff_max)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_set_fields_and_bad_values_name_the_key() {
+        let mut c = BatchConfig::default();
+        for (k, v) in [
+            ("batch.size", "10"),
+            ("batch.bytes", "2048"),
+            ("linger.ms", "5"),
+            ("batch.group.by", "key"),
+            ("batch.retries", "2"),
+        ] {
+            assert!(c.set(k, v).unwrap(), "{k}");
+        }
+        assert_eq!(
+            (
+                c.max_records,
+                c.max_bytes,
+                c.linger,
+                c.group_by,
+                c.max_retries
+            ),
+            (10, 2048, Duration::from_millis(5), GroupBy::Key, 2)
+        );
+        assert!(!c.set("fetch.min.bytes", "1").unwrap());
+        for (k, v) in [
+            ("batch.size", "0"),
+            ("batch.size", "ten"),
+            ("batch.group.by", "topic"),
+            ("linger.ms", "-1"),
+        ] {
+            match c.set(k, v) {
+                Err(BatchError::Config { key, .. }) => assert_eq!(key, k),
+                other => panic!("{k}={v}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap() {
+        let c = BatchConfig {
+            retry_backoff: Duration::from_millis(100),
+            retry_backoff_max: Duration::from_millis(350),
+            ..BatchConfig::default()
+        };
+        let waits: Vec<u64> = (1..=4).map(|a| c.backoff(a).as_millis() as u64).collect();
+        assert_eq!(waits, vec![100, 200, 350, 350]);
+    }
+}
