@@ -1,0 +1,337 @@
+//! [`Consumer`]: one type over the two ways to consume. With `group.id` and
+//! [`Consumer::subscribe`] it is a group member (partitions assigned by the
+//! group, offsets committed to it); with [`Consumer::assign`] it reads the
+//! partitions it is given.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use futures_core::Stream;
+use sluice_fetch::offsets::OffsetSpec;
+use sluice_fetch::record::ConsumerRecord;
+use sluice_fetch::{FetchClient, TopicPartition};
+use sluice_group::{
+    CommitHandle, Committed, GroupConsumer, GroupMetrics, Offsets, RebalanceListener,
+};
+
+use crate::config::ConsumerConfig;
+use crate::error::Error;
+
+type Result<T, E = Error> = std::result::Result<T, E>;
+
+enum Inner {
+    /// Not yet subscribed or assigned.
+    Idle,
+    /// A group member.
+    Group(Box<GroupConsumer>),
+    /// Reading assigned partitions.
+    Assigned(Box<FetchClient>),
+}
+
+/// A Kafka consumer. See the crate documentation for an example.
+pub struct Consumer {
+    config: ConsumerConfig,
+    inner: Inner,
+    listener: Option<Box<dyn RebalanceListener>>,
+}
+
+impl std::fmt::Debug for Consumer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mode = match self.inner {
+            Inner::Idle => "idle",
+            Inner::Group(_) => "group",
+            Inner::Assigned(_) => "assigned",
+        };
+        f.debug_struct("Consumer")
+            .field("group", &self.config.group.group_id)
+            .field("mode", &mode)
+            .finish()
+    }
+}
+
+impl Consumer {
+    /// A consumer; it connects on [`Consumer::subscribe`] or [`Consumer::assign`].
+    pub fn new(config: ConsumerConfig) -> Result<Self> {
+        if config.fetch.bootstrap_servers.is_empty() {
+            return Err(Error::Config {
+                key: "bootstrap.servers".into(),
+                message: "required".into(),
+            });
+        }
+        if config.has_group() {
+            config.group.validate()?;
+        }
+        Ok(Consumer {
+            config,
+            inner: Inner::Idle,
+            listener: None,
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ConsumerConfig {
+        &self.config
+    }
+
+    /// Hears of rebalances (set before [`Consumer::subscribe`]).
+    pub fn set_rebalance_listener(&mut self, listener: impl RebalanceListener + 'static) {
+        match &mut self.inner {
+            Inner::Group(g) => g.set_rebalance_listener(listener),
+            _ => self.listener = Some(Box::new(listener)),
+        }
+    }
+
+    /// Joins `group.id` subscribed to `topics`; the group assigns partitions
+    /// from the next poll on.
+    pub async fn subscribe(&mut self, topics: &[&str]) -> Result<()> {
+        if !self.config.has_group() {
+            return Err(Error::Usage("subscribe needs group.id".into()));
+        }
+        match &mut self.inner {
+            Inner::Assigned(_) => {
+                return Err(Error::Usage(
+                    "this consumer reads assigned partitions: subscribe on a new one".into(),
+                ));
+            }
+            Inner::Group(g) => g.subscribe(topics.iter().map(|t| t.to_string())),
+            Inner::Idle => {
+                let mut g =
+                    GroupConsumer::new(self.config.fetch.clone(), self.config.group.clone())
+                        .await?;
+                if let Some(l) = self.listener.take() {
+                    g.set_rebalance_listener(BoxedListener(l));
+                }
+                g.subscribe(topics.iter().map(|t| t.to_string()));
+                self.inner = Inner::Group(Box::new(g));
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads exactly `partitions` (no group membership), starting at
+    /// `auto.offset.reset` unless [`Consumer::seek`] says otherwise.
+    pub async fn assign(&mut self, partitions: &[TopicPartition]) -> Result<()> {
+        match &mut self.inner {
+            Inner::Group(_) => Err(Error::Usage(
+                "this consumer is a group member: assign on a new one".into(),
+            )),
+            Inner::Assigned(c) => {
+                c.assign(partitions.iter().cloned());
+                Ok(())
+            }
+            Inner::Idle => {
+                let mut c = FetchClient::connect(self.config.fetch.clone()).await?;
+                c.assign(partitions.iter().cloned());
+                self.inner = Inner::Assigned(Box::new(c));
+                Ok(())
+            }
+        }
+    }
+
+    /// The partitions of `topic` (connecting if needed).
+    pub async fn partitions_for(&mut self, topic: &str) -> Result<Vec<TopicPartition>> {
+        if let Inner::Idle = self.inner {
+            let c = FetchClient::connect(self.config.fetch.clone()).await?;
+            self.inner = Inner::Assigned(Box::new(c));
+        }
+        match &mut self.inner {
+            Inner::Assigned(c) => Ok(c.partitions_for(topic).await?),
+            Inner::Group(g) => Ok(g.fetch_client_mut().partitions_for(topic).await?),
+            Inner::Idle => unreachable!("connected above"),
+        }
+    }
+
+    /// The next records (at most `max.poll.records`), waiting up to
+    /// `timeout`; empty if nothing arrived. Group members join, rebalance,
+    /// heartbeat and auto-commit along the way.
+    pub async fn poll(&mut self, timeout: Duration) -> Result<Vec<ConsumerRecord>> {
+        match &mut self.inner {
+            Inner::Idle => Err(Error::Usage("subscribe or assign before polling".into())),
+            Inner::Group(g) => Ok(g.poll(timeout).await?),
+            Inner::Assigned(c) => Ok(c.poll(timeout).await?),
+        }
+    }
+
+    /// The records as a stream (polling in turn); ends after an error.
+    pub fn stream(&mut self) -> impl Stream<Item = Result<ConsumerRecord>> + '_ {
+        let state = (self, std::collections::VecDeque::new(), false);
+        futures_util::stream::unfold(state, |(consumer, mut buffered, failed)| async move {
+            if failed {
+                return None;
+            }
+            loop {
+                if let Some(r) = buffered.pop_front() {
+                    return Some((Ok(r), (consumer, buffered, false)));
+                }
+                match consumer.poll(Duration::from_millis(500)).await {
+                    Ok(records) => buffered.extend(records),
+                    Err(e) => return Some((Err(e), (consumer, buffered, true))),
+                }
+            }
+        })
+    }
+
+    fn group(&mut self, what: &str) -> Result<&mut GroupConsumer> {
+        match &mut self.inner {
+            Inner::Group(g) => Ok(g),
+            _ => Err(Error::Usage(format!(
+                "{what} needs a group member (group.id and subscribe)"
+            ))),
+        }
+    }
+
+    /// Commits the offsets of every record poll has returned, and waits.
+    pub async fn commit_sync(&mut self) -> Result<()> {
+        Ok(self.group("commit")?.commit_sync().await?)
+    }
+
+    /// Commits the offsets of every record poll has returned; await the
+    /// handle for the result.
+    pub fn commit_async(&mut self) -> Result<CommitHandle> {
+        Ok(self.group("commit")?.commit_async())
+    }
+
+    /// Commits explicit offsets (the next offset to read, with metadata).
+    pub async fn commit_offsets_sync(&mut self, offsets: Offsets) -> Result<()> {
+        Ok(self.group("commit")?.commit_offsets_sync(offsets).await?)
+    }
+
+    /// The group's committed offsets for `partitions`.
+    pub async fn committed(&mut self, partitions: &[TopicPartition]) -> Result<Committed> {
+        Ok(self.group("committed")?.committed(partitions).await?)
+    }
+
+    /// The partitions this consumer reads now.
+    pub fn assignment(&self) -> Vec<TopicPartition> {
+        match &self.inner {
+            Inner::Idle => Vec::new(),
+            Inner::Group(g) => g.assignment(),
+            Inner::Assigned(c) => c.assignment(),
+        }
+    }
+
+    /// The offset of the next record poll returns for `tp`.
+    pub fn position(&self, tp: &TopicPartition) -> Option<i64> {
+        match &self.inner {
+            Inner::Idle => None,
+            Inner::Group(g) => g.position(tp),
+            Inner::Assigned(c) => c.position(tp),
+        }
+    }
+
+    /// Moves `tp` to `offset`; buffered records of it are dropped.
+    pub fn seek(&mut self, tp: &TopicPartition, offset: i64) -> Result<()> {
+        match &mut self.inner {
+            Inner::Idle => Err(Error::Usage("subscribe or assign before seeking".into())),
+            Inner::Group(g) => Ok(g.seek(tp, offset)?),
+            Inner::Assigned(c) => Ok(c.seek(tp, offset)?),
+        }
+    }
+
+    /// Moves `tp` to the earliest or latest offset, or the first at or after
+    /// a timestamp (assigned consumers).
+    pub fn seek_to(&mut self, tp: &TopicPartition, spec: OffsetSpec) -> Result<()> {
+        match &mut self.inner {
+            Inner::Assigned(c) => Ok(c.seek_to(tp, spec)?),
+            _ => Err(Error::Usage(
+                "seek_to needs an assigned consumer; use seek".into(),
+            )),
+        }
+    }
+
+    /// Stops fetching `tp` until [`Consumer::resume`].
+    pub fn pause(&mut self, tp: &TopicPartition) -> Result<()> {
+        match &mut self.inner {
+            Inner::Idle => Err(Error::Usage("nothing assigned".into())),
+            Inner::Group(g) => Ok(g.pause(tp)?),
+            Inner::Assigned(c) => Ok(c.pause(tp)?),
+        }
+    }
+
+    /// Fetches `tp` again.
+    pub fn resume(&mut self, tp: &TopicPartition) -> Result<()> {
+        match &mut self.inner {
+            Inner::Idle => Err(Error::Usage("nothing assigned".into())),
+            Inner::Group(g) => Ok(g.resume(tp)?),
+            Inner::Assigned(c) => Ok(c.resume(tp)?),
+        }
+    }
+
+    /// Lag per assigned partition: high watermark minus position (`None`
+    /// before the first fetch answer).
+    pub fn lag(&self) -> BTreeMap<TopicPartition, Option<i64>> {
+        match &self.inner {
+            Inner::Idle => BTreeMap::new(),
+            Inner::Group(g) => g.lag(),
+            Inner::Assigned(c) => c
+                .assignment()
+                .into_iter()
+                .map(|tp| {
+                    let lag = match (c.fetcher().state(&tp), c.position(&tp)) {
+                        (Some(s), Some(p)) if s.high_watermark >= 0 => {
+                            Some((s.high_watermark - p).max(0))
+                        }
+                        _ => None,
+                    };
+                    (tp, lag)
+                })
+                .collect(),
+        }
+    }
+
+    /// The group's members, assignment, members/partitions ratio and this
+    /// member's lag.
+    pub async fn metrics(&mut self) -> Result<GroupMetrics> {
+        Ok(self.group("metrics")?.metrics().await?)
+    }
+
+    /// The underlying group consumer, for what this type does not wrap.
+    pub fn group_consumer(&mut self) -> Option<&mut GroupConsumer> {
+        match &mut self.inner {
+            Inner::Group(g) => Some(g),
+            _ => None,
+        }
+    }
+
+    /// Takes the group consumer out (to hand it to a batch pipeline).
+    pub fn into_group_consumer(self) -> Option<GroupConsumer> {
+        match self.inner {
+            Inner::Group(g) => Some(*g),
+            _ => None,
+        }
+    }
+
+    /// Commits (with enable.auto.commit), leaves the group and closes the
+    /// connections.
+    pub async fn close(self) -> Result<()> {
+        match self.inner {
+            Inner::Idle => Ok(()),
+            Inner::Group(g) => Ok(g.close().await?),
+            Inner::Assigned(c) => {
+                c.close().await;
+                Ok(())
+            }
+        }
+    }
+}
+
+/// A boxed listener forwarded to the group consumer.
+struct BoxedListener(Box<dyn RebalanceListener>);
+
+impl RebalanceListener for BoxedListener {
+    fn on_partitions_revoked<'a>(
+        &'a mut self,
+        consumer: &'a mut GroupConsumer,
+        partitions: &'a [TopicPartition],
+    ) -> sluice_group::ListenerFuture<'a> {
+        self.0.on_partitions_revoked(consumer, partitions)
+    }
+
+    fn on_partitions_assigned<'a>(
+        &'a mut self,
+        consumer: &'a mut GroupConsumer,
+        partitions: &'a [TopicPartition],
+    ) -> sluice_group::ListenerFuture<'a> {
+        self.0.on_partitions_assigned(consumer, partitions)
+    }
+}
