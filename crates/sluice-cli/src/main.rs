@@ -1,13 +1,16 @@
-//! `sluice`: consume Kafka topics from the shell, following kcat's conventions.
+//! `sluice`: consume, produce and batch-process Kafka topics from the shell,
+//! following kcat's conventions.
 //!
 //! ```text
 //! sluice consume -b 127.0.0.1:9092 -t events -o earliest -e --json
 //! ```
 
+mod batch;
 mod consume;
 mod group;
 mod lag;
 mod output;
+mod produce;
 mod topic;
 
 use std::process::ExitCode;
@@ -26,6 +29,10 @@ struct Cli {
 enum Command {
     /// Print records of a topic to stdout.
     Consume(consume::ConsumeArgs),
+    /// Write stdin's lines to a topic.
+    Produce(produce::ProduceArgs),
+    /// Consume as a group, compute over batches, write a result per batch.
+    Batch(batch::BatchArgs),
     /// Show a consumer group's committed offsets, lag and owners.
     Lag(lag::LagArgs),
     /// Create or delete topics.
@@ -52,6 +59,8 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Consume(args) => consume::run(args).await,
+            Command::Produce(args) => produce::run(args).await,
+            Command::Batch(args) => batch::run(args).await,
             Command::Lag(args) => lag::run(args).await,
             Command::Topic(args) => topic::run(args).await,
         }

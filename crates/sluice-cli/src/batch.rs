@@ -1,0 +1,189 @@
+//! `sluice batch`: consume a topic as a group member, compute over batches,
+//! write one result record per batch to another topic, commit after each
+//! result is acknowledged.
+
+use std::io::IsTerminal;
+use std::time::Instant;
+
+use clap::Args;
+use serde_json::{Map, Value, json};
+use sluice_batch::{Batch, BatchConfig, BatchError, Computation, Output, Pipeline, sync_fn};
+use sluice_fetch::FetchConfig;
+use sluice_group::{GroupConfig, GroupConsumer};
+use sluice_produce::{Producer, ProducerConfig};
+
+use crate::consume::split_properties;
+
+/// Arguments of `sluice batch`.
+#[derive(Debug, Args)]
+pub struct BatchArgs {
+    /// Bootstrap broker(s), `host:port[,host:port...]`.
+    #[arg(short = 'b', long = "brokers")]
+    brokers: String,
+    /// Input topic (repeatable).
+    #[arg(short = 't', long = "topic", required = true)]
+    topics: Vec<String>,
+    /// Consumer group.
+    #[arg(short = 'G', long = "group")]
+    group: String,
+    /// Output topic for the results.
+    #[arg(long = "to")]
+    to: String,
+    /// Records per batch (batch.size).
+    #[arg(long = "batch-size")]
+    batch_size: Option<usize>,
+    /// Bytes of keys and values per batch (batch.bytes).
+    #[arg(long = "batch-bytes")]
+    batch_bytes: Option<usize>,
+    /// Close a batch this long after its first record (linger.ms).
+    #[arg(long = "linger-ms")]
+    linger_ms: Option<u64>,
+    /// Batch per `partition` or per `key` instead of across partitions.
+    #[arg(long = "group-by")]
+    group_by: Option<String>,
+    /// What to compute: count, stats:FIELD, sum-by:KEYFIELD:FIELD,
+    /// dedupe:FIELD, filter (repeatable: the result then has one object per
+    /// spec).
+    #[arg(long = "compute", required = true)]
+    compute: Vec<String>,
+    /// Where a group without committed offsets starts: earliest or latest.
+    #[arg(short = 'o', long = "offset", default_value = "earliest")]
+    offset: String,
+    /// End once the input is drained (every assigned partition at the end it
+    /// had when first seen), after the last result is committed.
+    #[arg(short = 'e', long = "exit")]
+    exit_at_end: bool,
+    /// A configuration property, `key=value` (repeatable): consumer, group
+    /// and batch keys (batch.size, batch.bytes, linger.ms, batch.group.by,
+    /// batch.retries, ...); producer keys with a `producer.` prefix
+    /// (`producer.compression.type=lz4`).
+    #[arg(short = 'X', value_name = "KEY=VALUE")]
+    properties: Vec<String>,
+}
+
+/// The configurations `sluice batch` builds from its arguments.
+struct Configs {
+    fetch: FetchConfig,
+    group: GroupConfig,
+    batch: BatchConfig,
+    producer: ProducerConfig,
+}
+
+fn configs(args: &BatchArgs) -> Result<Configs, Box<dyn std::error::Error>> {
+    let mut c = Configs {
+        fetch: FetchConfig::default(),
+        group: GroupConfig {
+            group_id: args.group.clone(),
+            enable_auto_commit: false,
+            ..GroupConfig::default()
+        },
+        batch: BatchConfig::default(),
+        producer: ProducerConfig::default(),
+    };
+    c.fetch.set("bootstrap.servers", &args.brokers)?;
+    c.fetch.client_id = "sluice-batch".into();
+    c.producer.set("bootstrap.servers", &args.brokers)?;
+    c.producer.set("client.id", "sluice-batch")?;
+    let reset = match args.offset.as_str() {
+        "earliest" | "beginning" => "earliest",
+        "latest" | "end" => "latest",
+        other => return Err(format!("-o {other:?}: expected earliest or latest").into()),
+    };
+    c.fetch.set("auto.offset.reset", reset)?;
+    let flags = [
+        ("batch.size", args.batch_size.map(|v| v.to_string())),
+        ("batch.bytes", args.batch_bytes.map(|v| v.to_string())),
+        ("linger.ms", args.linger_ms.map(|v| v.to_string())),
+        ("batch.group.by", args.group_by.clone()),
+    ];
+    for (key, value) in flags {
+        if let Some(v) = value {
+            c.batch.set(key, &v)?;
+        }
+    }
+    for (key, value) in split_properties(&args.properties)? {
+        if let Some(key) = key.strip_prefix("producer.") {
+            c.producer.set(key, value)?;
+        } else if key == "enable.auto.commit" {
+            return Err(
+                "enable.auto.commit: sluice batch commits after each result is acknowledged".into(),
+            );
+        } else if !c.batch.set(key, value)?
+            && !c.group.set(key, value)?
+            && !c.fetch.set(key, value)?
+        {
+            return Err(sluice_fetch::config::unknown_key(key).into());
+        }
+    }
+    Ok(c)
+}
+
+/// A batch's result: the computations' fields (nested under each spec when
+/// there are several), the record count and the offset ranges covered.
+pub fn result(computations: &[Computation], batch: &Batch) -> Value {
+    let mut out = Map::new();
+    if let [only] = computations {
+        out = only.run(&batch.records);
+    } else {
+        for c in computations {
+            out.insert(c.to_string(), Value::Object(c.run(&batch.records)));
+        }
+    }
+    out.insert("records".into(), json!(batch.records.len()));
+    out.insert(
+        "ranges".into(),
+        batch
+            .ranges()
+            .iter()
+            .map(|r| json!({"topic": &*r.topic, "partition": r.partition, "first": r.first, "last": r.last}))
+            .collect(),
+    );
+    Value::Object(out)
+}
+
+/// Runs `sluice batch`.
+pub async fn run(args: BatchArgs) -> Result<(), Box<dyn std::error::Error>> {
+    let computations = args
+        .compute
+        .iter()
+        .map(|s| s.parse::<Computation>())
+        .collect::<Result<Vec<_>, BatchError>>()?;
+    let c = configs(&args)?;
+    let producer = Producer::connect(c.producer).await?;
+    let mut consumer = GroupConsumer::new(c.fetch, c.group).await?;
+    consumer.subscribe(args.topics.iter().cloned());
+    let mut pipeline = Pipeline::new(consumer, Some((producer, args.to.clone())), c.batch)?;
+
+    let mut f = sync_fn(move |batch: &Batch| Ok(vec![Output::json(&result(&computations, batch))]));
+
+    let terminal = std::io::stderr().is_terminal();
+    let started = Instant::now();
+    let mut last_report = Instant::now();
+    let mut report = move |p: &sluice_batch::Progress, consumer: &GroupConsumer| {
+        if !terminal || last_report.elapsed().as_millis() < 1000 {
+            return;
+        }
+        last_report = Instant::now();
+        let lag: i64 = consumer.lag().values().flatten().sum();
+        let rate = p.records as f64 / started.elapsed().as_secs_f64().max(1e-3);
+        eprint!(
+            "\r{} records in {} batches, {:.0} records/s, lag {lag}   ",
+            p.records, p.batches, rate
+        );
+    };
+    let outcome = pipeline.run(&mut f, args.exit_at_end, &mut report).await;
+    let closed = pipeline.close().await;
+    let progress = outcome?;
+    closed?;
+    if terminal {
+        eprintln!(
+            "\r{} records in {} batches, {} results written, {} retries, {:.1} s",
+            progress.records,
+            progress.batches,
+            progress.results,
+            progress.retries,
+            started.elapsed().as_secs_f64()
+        );
+    }
+    Ok(())
+}
