@@ -209,11 +209,8 @@ pub async fn run(args: ConsumeArgs) -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-pub(crate) fn io_error(e: std::io::Error) -> FetchError {
-    FetchError::Config {
-        key: "stdout".into(),
-        message: e.to_string(),
-    }
+pub(crate) fn io_error(e: std::io::Error) -> Box<dyn std::error::Error> {
+    format!("writing to stdout: {e}").into()
 }
 
 #[cfg(test)]
