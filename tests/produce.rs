@@ -131,3 +131,29 @@ async fn keyed_records_land_where_librdkafka_murmur2_puts_them() {
     ours.delete().await;
     theirs.delete().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idempotent_producer_gets_an_id_and_writes_in_order() {
+    let conn = connect("sluice-it-idempotent").await;
+    let topic = TempTopic::create(&conn, "it-produce-idempotent", 1).await;
+    let p = producer(&[("enable.idempotence", "true"), ("batch.size", "2000")]).await;
+    let (id, epoch) = p.producer_id().expect("InitProducerId answered");
+    assert!(id >= 0 && epoch >= 0, "producer {id} epoch {epoch}");
+    let deliveries: Vec<_> = (0..300)
+        .map(|i| p.send(ProducerRecord::new(topic.name.as_str(), format!("i{i}"))))
+        .collect();
+    for (i, d) in deliveries.into_iter().enumerate() {
+        assert_eq!(d.await.expect("delivered").offset, i as i64);
+    }
+    p.close().await;
+    let rows = read_back(&topic.name);
+    let values: Vec<String> = rows
+        .iter()
+        .map(|r| r["value"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        values,
+        (0..300).map(|i| format!("i{i}")).collect::<Vec<_>>()
+    );
+    topic.delete().await;
+}

@@ -54,6 +54,8 @@ struct Queue<W> {
     open: Option<OpenBatch<W>>,
     ready: VecDeque<ReadyBatch<W>>,
     in_flight: bool,
+    /// The next batch's base sequence (idempotence).
+    next_sequence: i32,
 }
 
 impl<W> Default for Queue<W> {
@@ -62,6 +64,7 @@ impl<W> Default for Queue<W> {
             open: None,
             ready: VecDeque::new(),
             in_flight: false,
+            next_sequence: 0,
         }
     }
 }
@@ -77,6 +80,8 @@ pub struct Limits {
     pub max_request_size: usize,
     /// `compression.type`.
     pub compression: Compression,
+    /// The producer id and epoch from InitProducerId, with idempotence.
+    pub producer: Option<(i64, i16)>,
 }
 
 /// Batches by partition.
@@ -127,7 +132,7 @@ impl<W> Accumulator<W> {
         if queue.open.as_ref().is_some_and(|b| {
             b.builder.size() + size > limits.batch_size.min(limits.max_request_size - 61)
         }) {
-            close(&tp, queue, now);
+            close(&tp, queue, now, limits.producer);
         }
         let batch = queue.open.get_or_insert_with(|| OpenBatch {
             builder: BatchBuilder::new(limits.compression),
@@ -147,7 +152,7 @@ impl<W> Accumulator<W> {
         );
         batch.entries.push(Entry { waiter, timestamp });
         if batch.builder.size() >= limits.batch_size {
-            close(&tp, queue, now);
+            close(&tp, queue, now, limits.producer);
         }
         Ok(())
     }
@@ -163,7 +168,7 @@ impl<W> Accumulator<W> {
                 .as_ref()
                 .is_some_and(|b| all || now.saturating_duration_since(b.created) >= linger);
             if due {
-                if let Some(f) = close(tp, queue, now) {
+                if let Some(f) = close(tp, queue, now, self.limits.producer) {
                     failed.push(f);
                 }
             }
@@ -260,8 +265,15 @@ fn close<W>(
     tp: &TopicPartition,
     queue: &mut Queue<W>,
     now: Instant,
+    producer: Option<(i64, i16)>,
 ) -> Option<(ReadyBatch<W>, ProduceError)> {
-    let open = queue.open.take()?;
+    let mut open = queue.open.take()?;
+    if let Some((id, epoch)) = producer {
+        // Sequences wrap at i32::MAX, as the Java client's do.
+        let count = open.entries.len() as i32;
+        open.builder.idempotent(id, epoch, queue.next_sequence);
+        queue.next_sequence = queue.next_sequence.wrapping_add(count) & i32::MAX;
+    }
     let (records, error) = match open.builder.build(0) {
         Ok(b) => (b, None),
         Err(e) => (Bytes::new(), Some(ProduceError::from(e))),
@@ -293,6 +305,7 @@ mod tests {
             linger: Duration::from_millis(linger_ms),
             max_request_size: 1 << 20,
             compression: Compression::None,
+            producer: None,
         }
     }
 
@@ -383,6 +396,43 @@ mod tests {
         let expired = acc.take_expired(t0 + Duration::from_secs(2), Duration::from_secs(2));
         assert_eq!(ids(&expired[0]), vec![1]);
         assert!(acc.is_empty());
+    }
+
+    #[test]
+    fn idempotent_batches_carry_the_producer_and_consecutive_sequences() {
+        use sluice_wire::records::{DecodeOptions, RecordDecoder};
+        let t0 = Instant::now();
+        let mut acc = Accumulator::new(Limits {
+            producer: Some((77, 3)),
+            ..limits(1 << 20, 0)
+        });
+        let mut decoder = RecordDecoder::new(DecodeOptions::default());
+        let mut seen = Vec::new();
+        for round in 0..2 {
+            for i in 0..3 {
+                acc.append(tp(0), &rec("a"), 0, round * 10 + i, t0).unwrap();
+            }
+            acc.close_due(t0, true);
+            let mut sent = acc.take_sendable(t0, |_| Some(1));
+            let batch = sent.remove(&1).unwrap().remove(0);
+            let header = decoder.decode_batches(batch.records.clone()).unwrap()[0].header;
+            seen.push((
+                header.producer_id,
+                header.producer_epoch,
+                header.base_sequence,
+            ));
+            // A retry resends the same bytes: the same sequence, which the broker deduplicates.
+            acc.retry(batch, t0);
+            let again = acc
+                .take_sendable(t0, |_| Some(1))
+                .remove(&1)
+                .unwrap()
+                .remove(0);
+            let h = decoder.decode_batches(again.records.clone()).unwrap()[0].header;
+            assert_eq!(h.base_sequence, header.base_sequence);
+            acc.done(&tp(0));
+        }
+        assert_eq!(seen, vec![(77, 3, 0), (77, 3, 3)]);
     }
 
     #[test]

@@ -58,6 +58,10 @@ pub struct ProducerConfig {
     pub max_request_size: usize,
     /// `metadata.max.age.ms`.
     pub metadata_max_age: Duration,
+    /// `enable.idempotence`: the broker drops duplicates a retry would
+    /// write (InitProducerId, sequence numbers per partition); needs
+    /// `acks=all`.
+    pub enable_idempotence: bool,
 }
 
 impl Default for ProducerConfig {
@@ -75,6 +79,7 @@ impl Default for ProducerConfig {
             delivery_timeout: Duration::from_secs(120),
             max_request_size: 1 << 20,
             metadata_max_age: Duration::from_secs(300),
+            enable_idempotence: false,
         }
     }
 }
@@ -124,11 +129,7 @@ impl ProducerConfig {
                 self.max_request_size = parse_in(key, value, 1024, 1 << 30)?
             }
             "metadata.max.age.ms" => self.metadata_max_age = parse_ms(key, value)?,
-            "enable.idempotence" => {
-                if parse_bool(key, value)? {
-                    return Err(bad("idempotence is not supported yet"));
-                }
-            }
+            "enable.idempotence" => self.enable_idempotence = parse_bool(key, value)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -148,6 +149,17 @@ impl ProducerConfig {
             }
         }
         Ok(self)
+    }
+
+    /// Checks settings that only make sense together.
+    pub fn validate(&self) -> Result<(), ProduceError> {
+        if self.enable_idempotence && self.acks != Acks::All {
+            return Err(ProduceError::Config {
+                key: "acks".into(),
+                message: "enable.idempotence needs acks=all".into(),
+            });
+        }
+        Ok(())
     }
 
     /// The connection settings this configuration implies.
@@ -175,7 +187,7 @@ mod tests {
                 ("acks", "1"),
                 ("retries", "3"),
                 ("delivery.timeout.ms", "5000"),
-                ("enable.idempotence", "false"),
+                ("enable.idempotence", "true"),
             ])
             .unwrap();
         assert_eq!(c.bootstrap_servers, vec!["a:1", "b:2"]);
@@ -188,7 +200,7 @@ mod tests {
             ("acks", "2"),
             ("compression.type", "brotli"),
             ("batch.size", "0"),
-            ("enable.idempotence", "true"),
+            ("enable.idempotence", "maybe"),
             ("linger", "1"),
         ] {
             match ProducerConfig::default().with_pairs([(k, v)]) {

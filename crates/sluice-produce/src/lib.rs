@@ -2,9 +2,9 @@
 //! partition (`linger.ms`, `batch.size`), every codec, `acks` 0/1/all,
 //! retries of retriable errors until `delivery.timeout.ms` with one batch in
 //! flight per partition (so retries keep order), the Java client's murmur2
-//! partitioner for keyed records, and a delivery result per record.
-//! Idempotence (`enable.idempotence=true`) is not supported yet: setting it
-//! is an error rather than a silent downgrade.
+//! partitioner for keyed records, a delivery result per record, and
+//! idempotence (`enable.idempotence=true`: InitProducerId, then a sequence
+//! per partition so the broker drops what a retry writes twice).
 //!
 //! ```
 //! use sluice_produce::{ProducerConfig, ProducerRecord, partition_for_key};

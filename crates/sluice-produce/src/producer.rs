@@ -7,7 +7,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
-    ApiKey, MetadataResponse, ProduceRequest, ProduceResponse, TopicName,
+    ApiKey, InitProducerIdRequest, MetadataResponse, ProduceRequest, ProduceResponse, ProducerId,
+    TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 use sluice_fetch::TopicPartition;
@@ -44,6 +45,7 @@ enum Event {
 #[derive(Debug, Clone)]
 pub struct Producer {
     commands: mpsc::UnboundedSender<Command>,
+    producer: Option<(i64, i16)>,
 }
 
 impl Producer {
@@ -55,11 +57,35 @@ impl Producer {
                 message: "required".into(),
             });
         }
+        config.validate()?;
         let pool = BrokerPool::new(config.bootstrap_servers.clone(), config.connection());
-        pool.bootstrap().await?;
+        let conn = pool.bootstrap().await?;
+        let producer = if config.enable_idempotence {
+            let response = conn
+                .send(
+                    InitProducerIdRequest::default()
+                        .with_transactional_id(None)
+                        .with_transaction_timeout_ms(i32::MAX)
+                        .with_producer_id(ProducerId(-1))
+                        .with_producer_epoch(-1),
+                )
+                .await?;
+            let code = KafkaCode(response.error_code);
+            if !code.is_ok() {
+                return Err(ProduceError::Client(format!("InitProducerId: {code}")));
+            }
+            Some((response.producer_id.0, response.producer_epoch))
+        } else {
+            None
+        };
         let (commands, rx) = mpsc::unbounded_channel();
-        tokio::spawn(Driver::new(config, pool).run(rx));
-        Ok(Producer { commands })
+        tokio::spawn(Driver::new(config, pool, producer).run(rx));
+        Ok(Producer { commands, producer })
+    }
+
+    /// The producer id and epoch the broker assigned (with idempotence).
+    pub fn producer_id(&self) -> Option<(i64, i16)> {
+        self.producer
     }
 
     /// Queues a record; the future resolves when it is acknowledged (per
@@ -113,13 +139,14 @@ struct Driver {
 }
 
 impl Driver {
-    fn new(config: ProducerConfig, pool: Arc<BrokerPool>) -> Self {
+    fn new(config: ProducerConfig, pool: Arc<BrokerPool>, producer: Option<(i64, i16)>) -> Self {
         let (events_tx, events) = mpsc::unbounded_channel();
         let limits = Limits {
             batch_size: config.batch_size,
             linger: config.linger,
             max_request_size: config.max_request_size,
             compression: config.compression,
+            producer,
         };
         Driver {
             config,
@@ -393,7 +420,10 @@ impl Driver {
                     self.acc.done(&batch.tp);
                     complete(batch, -1, -1);
                 }
-                Some(Some((code, base, append_time))) if code.is_ok() => {
+                // A retry of a batch the broker already has (idempotence): it is written.
+                Some(Some((code, base, append_time)))
+                    if code.is_ok() || code == KafkaCode::DUPLICATE_SEQUENCE_NUMBER =>
+                {
                     self.acc.done(&batch.tp);
                     complete(batch, base, append_time);
                 }
