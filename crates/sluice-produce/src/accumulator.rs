@@ -40,6 +40,8 @@ pub struct ReadyBatch<W> {
     pub attempts: u32,
     /// Not to be sent before this (retry backoff).
     pub not_before: Instant,
+    /// Why the last attempt failed, if one did.
+    pub last_error: Option<String>,
 }
 
 #[derive(Debug)]
@@ -220,8 +222,8 @@ impl<W> Accumulator<W> {
         }
     }
 
-    /// Removes and returns every ready batch (not in flight) created before
-    /// `deadline_of` says it is too late.
+    /// Removes and returns every ready batch (not in flight) created at
+    /// least `timeout` (`delivery.timeout.ms`) before `now`.
     pub fn take_expired(&mut self, now: Instant, timeout: Duration) -> Vec<ReadyBatch<W>> {
         let mut out = Vec::new();
         for queue in self.queues.values_mut() {
@@ -236,19 +238,30 @@ impl<W> Accumulator<W> {
         out
     }
 
-    /// The next time something becomes due: a linger ending or a backoff.
-    pub fn next_deadline(&self) -> Option<Instant> {
+    /// The next time something becomes due: a linger ending, or a backoff
+    /// ending for a partition whose leader is known (`has_leader`; the
+    /// others wait for metadata).
+    pub fn next_deadline(&self, has_leader: impl Fn(&TopicPartition) -> bool) -> Option<Instant> {
         self.queues
-            .values()
-            .flat_map(|q| {
+            .iter()
+            .flat_map(|(tp, q)| {
                 let linger = q.open.as_ref().map(|b| b.created + self.limits.linger);
                 let backoff = q
                     .ready
                     .front()
-                    .filter(|_| !q.in_flight)
+                    .filter(|_| !q.in_flight && has_leader(tp))
                     .map(|b| b.not_before);
                 linger.into_iter().chain(backoff)
             })
+            .min()
+    }
+
+    /// When the oldest closed batch not in flight was created (it expires
+    /// `delivery.timeout.ms` later).
+    pub fn oldest_ready(&self) -> Option<Instant> {
+        self.queues
+            .values()
+            .filter_map(|q| q.ready.front().map(|b| b.created))
             .min()
     }
 
@@ -285,6 +298,7 @@ fn close<W>(
         created: open.created,
         attempts: 0,
         not_before: now,
+        last_error: None,
     };
     match error {
         Some(e) => Some((batch, e)),
@@ -335,7 +349,10 @@ mod tests {
             acc.take_sendable(t0, |_| Some(1)).is_empty(),
             "still lingering"
         );
-        assert_eq!(acc.next_deadline(), Some(t0 + Duration::from_millis(10)));
+        assert_eq!(
+            acc.next_deadline(|_| true),
+            Some(t0 + Duration::from_millis(10))
+        );
         acc.close_due(t0 + Duration::from_millis(10), false);
         let sent = acc.take_sendable(t0 + Duration::from_millis(10), |_| Some(7));
         assert_eq!(ids(&sent[&7][0]), vec![1, 2]);
@@ -376,7 +393,7 @@ mod tests {
         let later = t0 + Duration::from_millis(100);
         acc.retry(batch, later);
         assert!(acc.take_sendable(t0, |_| Some(1)).is_empty(), "backing off");
-        assert_eq!(acc.next_deadline(), Some(later));
+        assert_eq!(acc.next_deadline(|_| true), Some(later));
         let again = acc.take_sendable(later, |_| Some(1));
         assert_eq!(ids(&again[&1][0]), vec![1]);
         assert_eq!(again[&1][0].attempts, 1);
@@ -389,6 +406,11 @@ mod tests {
         acc.append(tp(3), &rec("a"), 0, 1, t0).unwrap();
         acc.close_due(t0, true);
         assert!(acc.take_sendable(t0, |_| None).is_empty());
+        // No timer for a partition without a leader (metadata wakes it), but
+        // its expiry is known.
+        assert_eq!(acc.next_deadline(|_| false), None);
+        assert_eq!(acc.next_deadline(|_| true), Some(t0));
+        assert_eq!(acc.oldest_ready(), Some(t0));
         assert!(
             acc.take_expired(t0 + Duration::from_secs(1), Duration::from_secs(2))
                 .is_empty()

@@ -1,5 +1,6 @@
 //! Producer configuration, with the Java client's defaults and string keys.
 
+use std::str::FromStr;
 use std::time::Duration;
 
 use sluice_fetch::config::{parse, parse_bool, parse_in, parse_ms};
@@ -26,6 +27,30 @@ impl Acks {
             Acks::None => 0,
             Acks::Leader => 1,
             Acks::All => -1,
+        }
+    }
+}
+
+/// `partitioner`: how a record without an explicit partition gets one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Partitioner {
+    /// `murmur2_random` (the default): keyed records go where the Java
+    /// client's default partitioner puts them (murmur2 of the key); records
+    /// without a key are spread round robin.
+    #[default]
+    Murmur2Random,
+    /// `murmur2`: as `murmur2_random`, but records without a key all go to
+    /// the partition of the empty key (librdkafka's `murmur2`).
+    Murmur2,
+}
+
+impl FromStr for Partitioner {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "murmur2_random" => Ok(Partitioner::Murmur2Random),
+            "murmur2" => Ok(Partitioner::Murmur2),
+            _ => Err("expected murmur2_random or murmur2".into()),
         }
     }
 }
@@ -58,6 +83,8 @@ pub struct ProducerConfig {
     pub max_request_size: usize,
     /// `metadata.max.age.ms`.
     pub metadata_max_age: Duration,
+    /// `partitioner`.
+    pub partitioner: Partitioner,
     /// `enable.idempotence`: the broker drops duplicates a retry would
     /// write (InitProducerId, sequence numbers per partition); needs
     /// `acks=all`.
@@ -79,12 +106,100 @@ impl Default for ProducerConfig {
             delivery_timeout: Duration::from_secs(120),
             max_request_size: 1 << 20,
             metadata_max_age: Duration::from_secs(300),
+            partitioner: Partitioner::Murmur2Random,
             enable_idempotence: false,
         }
     }
 }
 
 impl ProducerConfig {
+    /// With `bootstrap.servers` (`host:port` addresses).
+    pub fn bootstrap_servers<S: Into<String>>(
+        mut self,
+        servers: impl IntoIterator<Item = S>,
+    ) -> Self {
+        self.bootstrap_servers = servers.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// With `client.id`.
+    pub fn client_id(mut self, id: impl Into<String>) -> Self {
+        self.client_id = id.into();
+        self
+    }
+
+    /// With `linger.ms`.
+    pub fn linger(mut self, linger: Duration) -> Self {
+        self.linger = linger;
+        self
+    }
+
+    /// With `batch.size` (bytes per partition batch, at least 1).
+    pub fn batch_size(mut self, bytes: usize) -> Self {
+        self.batch_size = bytes.max(1);
+        self
+    }
+
+    /// With `compression.type`.
+    pub fn compression(mut self, compression: Compression) -> Self {
+        self.compression = compression;
+        self
+    }
+
+    /// With `acks`.
+    pub fn acks(mut self, acks: Acks) -> Self {
+        self.acks = acks;
+        self
+    }
+
+    /// With `retries`.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.retries = retries;
+        self
+    }
+
+    /// With `retry.backoff.ms`.
+    pub fn retry_backoff(mut self, backoff: Duration) -> Self {
+        self.retry_backoff = backoff;
+        self
+    }
+
+    /// With `request.timeout.ms`.
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = timeout;
+        self
+    }
+
+    /// With `delivery.timeout.ms`.
+    pub fn delivery_timeout(mut self, timeout: Duration) -> Self {
+        self.delivery_timeout = timeout;
+        self
+    }
+
+    /// With `max.request.size` (bytes).
+    pub fn max_request_size(mut self, bytes: usize) -> Self {
+        self.max_request_size = bytes;
+        self
+    }
+
+    /// With `metadata.max.age.ms`.
+    pub fn metadata_max_age(mut self, age: Duration) -> Self {
+        self.metadata_max_age = age;
+        self
+    }
+
+    /// With `partitioner`.
+    pub fn partitioner(mut self, partitioner: Partitioner) -> Self {
+        self.partitioner = partitioner;
+        self
+    }
+
+    /// With `enable.idempotence` (needs `acks=all`).
+    pub fn enable_idempotence(mut self, enable: bool) -> Self {
+        self.enable_idempotence = enable;
+        self
+    }
+
     /// Sets one option by its Java/librdkafka key; `Ok(false)` if the key is
     /// not a producer key.
     pub fn set(&mut self, key: &str, value: &str) -> Result<bool, ProduceError> {
@@ -129,6 +244,7 @@ impl ProducerConfig {
                 self.max_request_size = parse_in(key, value, 1024, 1 << 30)?
             }
             "metadata.max.age.ms" => self.metadata_max_age = parse_ms(key, value)?,
+            "partitioner" => self.partitioner = parse(key, value)?,
             "enable.idempotence" => self.enable_idempotence = parse_bool(key, value)?,
             _ => return Ok(false),
         }
@@ -153,6 +269,12 @@ impl ProducerConfig {
 
     /// Checks settings that only make sense together.
     pub fn validate(&self) -> Result<(), ProduceError> {
+        if self.max_request_size < 1024 {
+            return Err(ProduceError::Config {
+                key: "max.request.size".into(),
+                message: format!("{} is below the minimum, 1024", self.max_request_size),
+            });
+        }
         if self.enable_idempotence && self.acks != Acks::All {
             return Err(ProduceError::Config {
                 key: "acks".into(),
@@ -201,6 +323,9 @@ mod tests {
             ("compression.type", "brotli"),
             ("batch.size", "0"),
             ("enable.idempotence", "maybe"),
+            ("partitioner", "fnv1a"),
+            ("max.request.size", "12"),
+            ("linger.ms", "-1"),
             ("linger", "1"),
         ] {
             match ProducerConfig::default().with_pairs([(k, v)]) {
@@ -208,5 +333,70 @@ mod tests {
                 other => panic!("{k}={v}: {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn defaults_are_the_java_clients() {
+        let c = ProducerConfig::default();
+        assert_eq!(c.linger, Duration::from_millis(5));
+        assert_eq!(c.batch_size, 16384);
+        assert_eq!(c.acks, Acks::All);
+        assert_eq!(c.retries, i32::MAX as u32);
+        assert_eq!(c.retry_backoff, Duration::from_millis(100));
+        assert_eq!(c.request_timeout, Duration::from_secs(30));
+        assert_eq!(c.delivery_timeout, Duration::from_secs(120));
+        assert_eq!(c.max_request_size, 1_048_576);
+        assert_eq!(c.partitioner, Partitioner::Murmur2Random);
+        assert!(!c.enable_idempotence);
+    }
+
+    #[test]
+    fn the_builder_and_the_keys_agree() {
+        let built = ProducerConfig::default()
+            .bootstrap_servers(["a:1"])
+            .client_id("me")
+            .linger(Duration::from_millis(7))
+            .batch_size(1000)
+            .compression(Compression::Gzip)
+            .acks(Acks::None)
+            .retries(2)
+            .retry_backoff(Duration::from_millis(50))
+            .request_timeout(Duration::from_secs(3))
+            .delivery_timeout(Duration::from_secs(9))
+            .max_request_size(4096)
+            .metadata_max_age(Duration::from_secs(60))
+            .partitioner(Partitioner::Murmur2);
+        let keyed = ProducerConfig::default()
+            .with_pairs([
+                ("bootstrap.servers", "a:1"),
+                ("client.id", "me"),
+                ("linger.ms", "7"),
+                ("batch.size", "1000"),
+                ("compression.type", "gzip"),
+                ("acks", "0"),
+                ("retries", "2"),
+                ("retry.backoff.ms", "50"),
+                ("request.timeout.ms", "3000"),
+                ("delivery.timeout.ms", "9000"),
+                ("max.request.size", "4096"),
+                ("metadata.max.age.ms", "60000"),
+                ("partitioner", "murmur2"),
+            ])
+            .unwrap();
+        assert_eq!(built, keyed);
+    }
+
+    #[test]
+    fn validate_refuses_idempotence_without_acks_all() {
+        let c = ProducerConfig::default()
+            .enable_idempotence(true)
+            .acks(Acks::Leader);
+        assert!(matches!(c.validate(), Err(ProduceError::Config { key, .. }) if key == "acks"));
+        assert!(c.acks(Acks::All).validate().is_ok());
+        let small = ProducerConfig::default().max_request_size(100);
+        assert!(matches!(
+            small.validate(),
+            Err(ProduceError::Config { key, .. }) if key == "max.request.size"
+        ));
     }
 }

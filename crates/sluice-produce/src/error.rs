@@ -9,12 +9,14 @@ use sluice_wire::{KafkaCode, WireError};
 pub enum ProduceError {
     /// The broker refused the batch for good (or kept refusing it until
     /// `delivery.timeout.ms`).
-    #[error("producing to {tp}: {code}")]
+    #[error("producing to {tp}: {code}{}", .message.as_deref().map(|m| format!(" ({m})")).unwrap_or_default())]
     Partition {
-        /// The partition.
+        /// The partition (partition -1 for a topic-level error in metadata).
         tp: TopicPartition,
         /// The broker's error code.
         code: KafkaCode,
+        /// The broker's explanation, when it gave one.
+        message: Option<String>,
     },
     /// The record could not be delivered within `delivery.timeout.ms`.
     #[error("producing to {tp}: not delivered within {timeout_ms} ms (last error: {last})")]

@@ -7,30 +7,53 @@
 //! per partition so the broker drops what a retry writes twice).
 //!
 //! ```
-//! use sluice_produce::{ProducerConfig, ProducerRecord, partition_for_key};
+//! use sluice_produce::{Acks, ProducerConfig, ProducerRecord, partition_for_key};
 //!
 //! let config = ProducerConfig::default()
-//!     .with_pairs([("bootstrap.servers", "127.0.0.1:9092"), ("compression.type", "lz4"), ("acks", "all")])
+//!     .with_pairs([("bootstrap.servers", "127.0.0.1:9092"), ("compression.type", "lz4")])
 //!     .unwrap();
-//! assert_eq!(config.acks.code(), -1);
+//! assert_eq!(config.acks, Acks::All);
 //! // The partition the Java producer picks for this key on a 6-partition topic.
-//! assert_eq!(partition_for_key(b"user-42", 6), partition_for_key(b"user-42", 6));
-//! let record = ProducerRecord::new("results", r#"{"sum": 12.5}"#).key("user-42");
+//! assert_eq!(partition_for_key(b"21", 6), (-973_932_308 & 0x7fff_ffff) % 6);
+//! let record = ProducerRecord::new("results", r#"{"sum": 12.5}"#)
+//!     .key("user-42")
+//!     .header("source", Some("batch-7".into()));
 //! assert_eq!(record.key.as_deref(), Some(&b"user-42"[..]));
 //! ```
 //!
-//! With a broker: `let p = Producer::connect(config).await?;
-//! p.send(record).await?` gives the record's partition and offset;
-//! `p.flush().await` waits for everything sent.
+//! With a broker:
+//!
+//! ```no_run
+//! # use sluice_produce::{Producer, ProducerConfig, ProducerRecord, ProduceError};
+//! # async fn run() -> Result<(), ProduceError> {
+//! let config = ProducerConfig::default().bootstrap_servers(["127.0.0.1:9092"]);
+//! let producer = Producer::connect(config).await?;
+//! let meta = producer.send(ProducerRecord::new("results", "42").key("user-1")).await?;
+//! println!("{}/{} at offset {}", meta.topic, meta.partition, meta.offset);
+//! producer.flush().await; // everything sent so far is acknowledged or failed
+//! producer.close().await;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Not supported: transactions (`transactional.id`), `buffer.memory` (the
+//! queue is unbounded: await delivery futures to apply back-pressure),
+//! `max.in.flight.requests.per.connection` (always one batch in flight per
+//! partition), SASL/TLS, custom partitioners. With idempotence, a batch
+//! that fails for good can leave a gap in its partition's sequence, and the
+//! partition's later batches then fail with OUT_OF_ORDER_SEQUENCE_NUMBER
+//! (the Java client bumps the epoch instead, KIP-360): make a new producer.
 
 pub mod accumulator;
 pub mod config;
+mod driver;
 pub mod error;
 pub mod partitioner;
 pub mod producer;
 pub mod record;
+mod request;
 
-pub use config::{Acks, ProducerConfig};
+pub use config::{Acks, Partitioner, ProducerConfig};
 pub use error::ProduceError;
 pub use partitioner::{murmur2, partition_for_key};
 pub use producer::Producer;

@@ -37,6 +37,15 @@ impl ProducerRecord {
         }
     }
 
+    /// A tombstone: a key and no value (deletes the key in compacted topics).
+    pub fn tombstone(topic: impl Into<String>, key: impl Into<Bytes>) -> Self {
+        ProducerRecord {
+            topic: topic.into(),
+            key: Some(key.into()),
+            ..ProducerRecord::default()
+        }
+    }
+
     /// With a key.
     pub fn key(mut self, key: impl Into<Bytes>) -> Self {
         self.key = Some(key.into());
