@@ -15,6 +15,7 @@
 //! # }
 //! ```
 
+pub mod bench_broker;
 pub mod fixture;
 pub mod pcap;
 pub mod proxy;
