@@ -333,21 +333,7 @@ impl Pipeline {
 
     /// Whether every assigned partition has reached its end (see [`Pipeline::run`]).
     fn at_end(&mut self) -> bool {
-        let assignment = self.consumer.assignment();
-        if assignment.is_empty() {
-            return false;
-        }
-        let fetcher = self.consumer.fetch_client().fetcher();
-        assignment.iter().all(|tp| {
-            let hw = fetcher.state(tp).map_or(-1, |s| s.high_watermark);
-            if hw >= 0 {
-                self.ends.entry(tp.clone()).or_insert(hw);
-            }
-            match (self.ends.get(tp), self.consumer.position(tp)) {
-                (Some(end), Some(position)) => position >= *end,
-                _ => false,
-            }
-        })
+        self.consumer.reached_ends(&mut self.ends)
     }
 
     /// Commits what is finished and leaves the group.

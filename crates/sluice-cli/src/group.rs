@@ -56,7 +56,7 @@ pub async fn run(args: ConsumeArgs) -> Result<(), Box<dyn std::error::Error>> {
             if args.count.is_some_and(|c| printed >= c) {
                 break;
             }
-            if args.exit_at_end && at_end(&consumer, &mut ends) {
+            if args.exit_at_end && consumer.reached_ends(&mut ends) {
                 break;
             }
             // poll commits (auto-commit) what earlier polls returned: it must be
@@ -90,25 +90,4 @@ pub async fn run(args: ConsumeArgs) -> Result<(), Box<dyn std::error::Error>> {
     drop(out);
     consumer.close().await?;
     result
-}
-
-/// Whether every assigned partition has reached the first high watermark
-/// seen for it (a member with no partitions is not at the end: it waits for
-/// an assignment).
-fn at_end(consumer: &GroupConsumer, ends: &mut BTreeMap<TopicPartition, i64>) -> bool {
-    let assignment = consumer.assignment();
-    if assignment.is_empty() {
-        return false;
-    }
-    assignment.iter().all(|tp| {
-        let fetcher = consumer.fetch_client().fetcher();
-        let hw = fetcher.state(tp).map_or(-1, |s| s.high_watermark);
-        if hw >= 0 {
-            ends.entry(tp.clone()).or_insert(hw);
-        }
-        match (ends.get(tp), consumer.position(tp)) {
-            (Some(end), Some(position)) => position >= *end,
-            _ => false,
-        }
-    })
 }

@@ -156,16 +156,7 @@ impl FetchConfig {
     pub fn set(&mut self, key: &str, value: &str) -> Result<bool> {
         match key {
             "bootstrap.servers" | "metadata.broker.list" => {
-                let servers: Vec<String> = value
-                    .split(',')
-                    .map(str::trim)
-                    .filter(|s| !s.is_empty())
-                    .map(String::from)
-                    .collect();
-                if servers.is_empty() {
-                    return Err(bad(key, value, "expected host:port[,host:port...]"));
-                }
-                self.bootstrap_servers = servers;
+                self.bootstrap_servers = parse_servers(key, value)?
             }
             "client.id" => self.client_id = value.to_string(),
             "fetch.min.bytes" => self.fetch_min_bytes = parse_in(key, value, 0, i32::MAX)?,
@@ -269,6 +260,20 @@ where
 /// Parses a millisecond count into a `Duration`, naming the key on failure.
 pub fn parse_ms(key: &str, value: &str) -> Result<Duration> {
     parse_in::<u64>(key, value, 0, u64::from(u32::MAX)).map(Duration::from_millis)
+}
+
+/// Parses `host:port[,host:port...]`, naming the key when there is none.
+pub fn parse_servers(key: &str, value: &str) -> Result<Vec<String>> {
+    let servers: Vec<String> = value
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect();
+    if servers.is_empty() {
+        return Err(bad(key, value, "expected host:port[,host:port...]"));
+    }
+    Ok(servers)
 }
 
 /// Parses `true`/`false` (and librdkafka's `1`/`0`), naming the key on failure.

@@ -11,9 +11,9 @@ use kafka_protocol::protocol::StrBytes;
 use sluice_fetch::TopicPartition;
 use sluice_fetch::cluster::BrokerAddr;
 use sluice_fetch::pool::BrokerPool;
-use sluice_wire::KafkaCode;
 
 use crate::error::GroupError;
+use crate::membership::coordinator_answer;
 use crate::metrics::{GroupMetrics, describe_metrics};
 use crate::offsets::{OffsetAndMetadata, parse_fetch};
 
@@ -42,20 +42,7 @@ pub async fn find_coordinator(pool: &BrokerPool, group: &str) -> Result<BrokerAd
         request.key = StrBytes::from_string(group.to_string());
     }
     let response = conn.send_version(request, version).await?;
-    let (code, id, host, port) = match response.coordinators.first() {
-        Some(c) => (
-            KafkaCode(c.error_code),
-            c.node_id.0,
-            c.host.to_string(),
-            c.port,
-        ),
-        None => (
-            KafkaCode(response.error_code),
-            response.node_id.0,
-            response.host.to_string(),
-            response.port,
-        ),
-    };
+    let (code, id, host, port) = coordinator_answer(&response);
     if !code.is_ok() || id < 0 {
         return Err(GroupError::Coordinator {
             group: group.to_string(),

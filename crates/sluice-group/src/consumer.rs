@@ -176,6 +176,27 @@ impl GroupConsumer {
         &mut self.fetch
     }
 
+    /// Whether every assigned partition has reached the first high
+    /// watermark seen for it, remembered in `ends` (kcat's `-e`). A member
+    /// with no partitions is not at the end: it waits for an assignment.
+    pub fn reached_ends(&self, ends: &mut BTreeMap<TopicPartition, i64>) -> bool {
+        let assignment = self.assignment();
+        if assignment.is_empty() {
+            return false;
+        }
+        let fetcher = self.fetch.fetcher();
+        assignment.iter().all(|tp| {
+            let hw = fetcher.state(tp).map_or(-1, |s| s.high_watermark);
+            if hw >= 0 {
+                ends.entry(tp.clone()).or_insert(hw);
+            }
+            match (ends.get(tp), self.position(tp)) {
+                (Some(end), Some(position)) => position >= *end,
+                _ => false,
+            }
+        })
+    }
+
     /// Returns the next records of the assigned partitions (at most
     /// `max.poll.records`), waiting up to `timeout`; joins the group,
     /// rebalances and auto-commits along the way. An empty vector means

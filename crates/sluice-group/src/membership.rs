@@ -342,21 +342,7 @@ impl Membership {
     /// FindCoordinator's answer.
     pub fn on_find_coordinator(&mut self, response: &FindCoordinatorResponse, now: Instant) {
         self.in_flight = None;
-        // v4+ answers per key in `coordinators`; older versions at the top level.
-        let (code, node, host, port) = match response.coordinators.first() {
-            Some(c) => (
-                KafkaCode(c.error_code),
-                c.node_id.0,
-                c.host.to_string(),
-                c.port,
-            ),
-            None => (
-                KafkaCode(response.error_code),
-                response.node_id.0,
-                response.host.to_string(),
-                response.port,
-            ),
-        };
+        let (code, node, host, port) = coordinator_answer(response);
         if code.is_ok() && node >= 0 {
             self.coordinator = Some(BrokerAddr {
                 id: node,
@@ -733,3 +719,23 @@ fn millis(d: Duration) -> i32 {
 
 #[cfg(test)]
 mod tests;
+
+/// FindCoordinator's answer as `(code, node id, host, port)`: v4+ answers
+/// per key in `coordinators` (we ask for one key), older versions at the
+/// top level.
+pub fn coordinator_answer(response: &FindCoordinatorResponse) -> (KafkaCode, i32, String, i32) {
+    match response.coordinators.first() {
+        Some(c) => (
+            KafkaCode(c.error_code),
+            c.node_id.0,
+            c.host.to_string(),
+            c.port,
+        ),
+        None => (
+            KafkaCode(response.error_code),
+            response.node_id.0,
+            response.host.to_string(),
+            response.port,
+        ),
+    }
+}

@@ -3,7 +3,7 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use sluice_fetch::config::{parse, parse_bool, parse_in, parse_ms};
+use sluice_fetch::config::{parse, parse_bool, parse_in, parse_ms, parse_servers};
 use sluice_wire::connection::ConnectionConfig;
 use sluice_wire::records::Compression;
 
@@ -209,16 +209,7 @@ impl ProducerConfig {
         };
         match key {
             "bootstrap.servers" | "metadata.broker.list" => {
-                let servers: Vec<String> = value
-                    .split(',')
-                    .map(str::trim)
-                    .filter(|s| !s.is_empty())
-                    .map(String::from)
-                    .collect();
-                if servers.is_empty() {
-                    return Err(bad("expected host:port[,host:port...]"));
-                }
-                self.bootstrap_servers = servers;
+                self.bootstrap_servers = parse_servers(key, value)?
             }
             "client.id" => self.client_id = value.to_string(),
             "linger.ms" | "queue.buffering.max.ms" => self.linger = parse_ms(key, value)?,
