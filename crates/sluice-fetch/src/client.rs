@@ -119,7 +119,7 @@ impl FetchClient {
         let tps: Vec<TopicPartition> = tps.into_iter().collect();
         for tp in &tps {
             if self.topics.insert(tp.topic.to_string()) {
-                self.cluster.request_refresh();
+                self.cluster.request_refresh_for_new_topic();
             }
         }
         self.fetcher.assign(tps);

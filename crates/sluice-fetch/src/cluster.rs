@@ -76,6 +76,8 @@ pub struct Cluster {
     ids: HashMap<Uuid, Arc<str>>,
     last_refresh: Option<Instant>,
     refresh_requested: bool,
+    /// A topic was added since the last refresh: refresh without backoff.
+    new_topics: bool,
 }
 
 impl Cluster {
@@ -158,12 +160,27 @@ impl Cluster {
         }
         self.last_refresh = Some(now);
         self.refresh_requested = update.retry_soon;
+        self.new_topics = false;
         update
     }
 
-    /// Asks for a refresh at the next opportunity (a leader moved, a broker went away).
+    /// Asks for a refresh at the next opportunity (a leader moved, a broker
+    /// went away, a refresh failed), at least the backoff after the last one.
+    /// It also ends a new topic's exemption from the backoff, so a failing
+    /// refresh is never retried in a tight loop.
     pub fn request_refresh(&mut self) {
         self.refresh_requested = true;
+        self.new_topics = false;
+    }
+
+    /// Asks for a refresh now because a topic was added (subscribe, assign,
+    /// a producer's first record to it): unlike [`Cluster::request_refresh`]
+    /// it does not wait out the backoff since the last refresh, as the Java
+    /// client's `requestUpdateForNewTopics` does not. Without this, an
+    /// `assign` right after connecting waited 100 ms for its first records.
+    pub fn request_refresh_for_new_topic(&mut self) {
+        self.refresh_requested = true;
+        self.new_topics = true;
     }
 
     /// Whether a refresh is due at `now`: never refreshed, asked for (and at
@@ -171,6 +188,7 @@ impl Cluster {
     pub fn needs_refresh(&self, now: Instant, max_age: Duration, backoff: Duration) -> bool {
         match self.last_refresh {
             None => true,
+            Some(_) if self.new_topics => true,
             Some(at) => {
                 let age = now.saturating_duration_since(at);
                 age >= max_age || (self.refresh_requested && age >= backoff)
@@ -181,7 +199,9 @@ impl Cluster {
     /// When the next refresh falls due (for timers), if none is due yet.
     pub fn next_refresh(&self, max_age: Duration, backoff: Duration) -> Option<Instant> {
         let at = self.last_refresh?;
-        Some(if self.refresh_requested {
+        Some(if self.new_topics {
+            at
+        } else if self.refresh_requested {
             at + backoff
         } else {
             at + max_age
@@ -302,6 +322,20 @@ mod tests {
         );
         assert!(c.needs_refresh(t0 + backoff, age, backoff));
         assert_eq!(c.next_refresh(age, backoff), Some(t0 + backoff));
+    }
+
+    #[test]
+    fn a_new_topic_refreshes_without_waiting_out_the_backoff() {
+        let t0 = Instant::now();
+        let age = Duration::from_secs(300);
+        let backoff = Duration::from_millis(100);
+        let mut c = Cluster::new();
+        c.apply(&response(1, 5, 0), t0);
+        c.request_refresh_for_new_topic();
+        assert!(c.needs_refresh(t0, age, backoff));
+        assert_eq!(c.next_refresh(age, backoff), Some(t0));
+        c.apply(&response(1, 5, 0), t0 + Duration::from_millis(1));
+        assert!(!c.needs_refresh(t0 + Duration::from_millis(2), age, backoff));
     }
 
     #[test]

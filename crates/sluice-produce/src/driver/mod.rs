@@ -168,7 +168,7 @@ impl Driver {
         self.next_seq += 1;
         self.pending.insert(seq);
         if self.topics.insert(record.topic.clone()) {
-            self.cluster.request_refresh();
+            self.cluster.request_refresh_for_new_topic();
         }
         self.unrouted
             .push((record, Waiter { seq, tx }, Instant::now()));
