@@ -127,7 +127,11 @@ impl ConsumerConfigBuilder {
             key: "builder".into(),
             message,
         })?;
-        c.group.validate()?;
+        // Without group.id the consumer can only assign (as the Java client
+        // allows); the group settings matter only with one.
+        if c.has_group() {
+            c.group.validate()?;
+        }
         Ok(c)
     }
 }
@@ -135,6 +139,21 @@ impl ConsumerConfigBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn no_group_id_builds_an_assign_only_config_but_a_bad_group_does_not() {
+        let c = ConsumerConfig::builder()
+            .bootstrap_servers("127.0.0.1:9092")
+            .build()
+            .unwrap();
+        assert!(!c.has_group());
+        let bad = ConsumerConfig::builder()
+            .group_id("g")
+            .set("heartbeat.interval.ms", "10000")
+            .set("session.timeout.ms", "6000")
+            .build();
+        assert!(bad.is_err());
+    }
 
     #[test]
     fn every_documented_key_is_accepted() {
