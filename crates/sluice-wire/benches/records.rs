@@ -3,6 +3,12 @@
 //! uncompressed bytes, and raw lz4/zstd decompression of the same
 //! compressed record sections. Every record is touched (value lengths summed).
 //!
+//! Per codec, `decode_<codec>` iterates owned [`Record`]s (`Batch::records`)
+//! and `refs_<codec>` borrowed views (`Batch::record_refs`). The bounds:
+//! `raw_lz4_frame` is lz4_flex's frame decoder (allocating per frame, as a
+//! user would call it), `raw_lz4_block` lz4_flex's block decoder into a
+//! reused buffer (the codec's floor), `raw_zstd` zstd into a reused buffer.
+//!
 //! `cargo bench -p sluice-wire --bench records`; the "records" group reports
 //! records/s, the "bytes" group GB/s of uncompressed batch bytes.
 #![allow(missing_docs)] // criterion's macros generate undocumented items
@@ -77,6 +83,16 @@ fn decode_all(decoder: &mut RecordDecoder, data: &Bytes) -> usize {
     total
 }
 
+fn refs_all(decoder: &mut RecordDecoder, data: &Bytes) -> usize {
+    let mut total = 0;
+    for batch in decoder.decode_batches(data.clone()).unwrap() {
+        for record in batch.record_refs() {
+            total += record.unwrap().value.map_or(0, |v| v.len());
+        }
+    }
+    total
+}
+
 fn benches(c: &mut Criterion) {
     let plain = data(Compression::None);
     let raw_bytes = plain.batches.len() as u64;
@@ -101,6 +117,11 @@ fn benches(c: &mut Criterion) {
             std::io::Write::write_all(&mut enc, s).unwrap();
             enc.finish().unwrap()
         })
+        .collect();
+    let lz4_blocks: Vec<Vec<u8>> = plain
+        .sections
+        .iter()
+        .map(|s| lz4_flex::block::compress(s))
         .collect();
     let zstd: Vec<Vec<u8>> = plain
         .sections
@@ -129,6 +150,9 @@ fn benches(c: &mut Criterion) {
             g.bench_function(format!("decode_{codec}"), |b| {
                 b.iter(|| black_box(decode_all(&mut decoder, bytes)))
             });
+            g.bench_function(format!("refs_{codec}"), |b| {
+                b.iter(|| black_box(refs_all(&mut decoder, bytes)))
+            });
         }
         let mut decoder = RecordDecoder::new(DecodeOptions {
             check_crcs: false,
@@ -136,6 +160,9 @@ fn benches(c: &mut Criterion) {
         });
         g.bench_function("decode_none_no_crc", |b| {
             b.iter(|| black_box(decode_all(&mut decoder, &plain.batches)))
+        });
+        g.bench_function("refs_none_no_crc", |b| {
+            b.iter(|| black_box(refs_all(&mut decoder, &plain.batches)))
         });
         let mut dst = vec![0u8; plain.batches.len()];
         g.bench_function("memcpy", |b| {
@@ -159,6 +186,14 @@ fn benches(c: &mut Criterion) {
                         )
                         .unwrap(),
                     );
+                }
+            })
+        });
+        g.bench_function("raw_lz4_block", |b| {
+            b.iter(|| {
+                for (s, plain) in lz4_blocks.iter().zip(&plain.sections) {
+                    let n = &mut out[..plain.len()];
+                    black_box(lz4_flex::block::decompress_into(s, n).unwrap());
                 }
             })
         });

@@ -4,8 +4,8 @@
 use bytes::{Buf, Bytes};
 
 use super::Compression;
-use super::header::{Headers, take};
-use super::record::{Record, TimestampType};
+use super::header::{HeadersRef, take_slice};
+use super::record::{Record, RecordRef, TimestampType};
 use super::varint::{read_varint, read_varlong};
 use crate::error::{Result, WireError};
 
@@ -155,15 +155,41 @@ impl Batch {
     }
 
     /// The records, decoded as iterated. An error ends the iteration.
+    /// Each record's key, value and headers share the batch's buffer.
     pub fn records(&self) -> Records {
-        match &self.body {
-            Body::V2(data) => Records::V2 {
-                data: data.clone(),
-                pos: 0,
-                remaining: self.header.record_count.max(0) as usize,
-                header: self.header,
+        Records {
+            inner: match &self.body {
+                Body::V2(data) => RecordsInner::V2 {
+                    data: data.clone(),
+                    parser: Parser::new(&self.header),
+                },
+                Body::Legacy(records) => RecordsInner::Legacy(records.clone().into_iter()),
             },
-            Body::Legacy(records) => Records::Legacy(records.clone().into_iter()),
+        }
+    }
+
+    /// The records as borrowed views, decoded as iterated: no reference
+    /// counting, no allocation. An error ends the iteration. Use
+    /// [`RecordRef::to_record`] with [`Batch::buffer`] to keep one.
+    pub fn record_refs(&self) -> RecordRefs<'_> {
+        RecordRefs {
+            inner: match &self.body {
+                Body::V2(data) => RefsInner::V2 {
+                    data,
+                    parser: Parser::new(&self.header),
+                },
+                Body::Legacy(records) => RefsInner::Legacy(records.iter()),
+            },
+        }
+    }
+
+    /// The (decompressed) records section a v2 batch's records are read
+    /// from; empty for legacy batches, whose records each hold their own.
+    pub fn buffer(&self) -> &Bytes {
+        static EMPTY: Bytes = Bytes::new();
+        match &self.body {
+            Body::V2(data) => data,
+            Body::Legacy(_) => &EMPTY,
         }
     }
 
@@ -172,7 +198,7 @@ impl Batch {
         if !self.header.is_control() {
             return Ok(None);
         }
-        let Some(record) = self.records().next().transpose()? else {
+        let Some(record) = self.record_refs().next().transpose()? else {
             return Ok(None);
         };
         let key = record.key.unwrap_or_default();
@@ -193,53 +219,64 @@ impl Batch {
 
 /// The records of a batch, decoded one at a time.
 #[derive(Debug)]
-pub enum Records {
-    /// v2 records read from the batch's bytes.
-    #[doc(hidden)]
-    V2 {
-        /// The records section.
-        data: Bytes,
-        /// The read position.
-        pos: usize,
-        /// Records still to read.
-        remaining: usize,
-        /// The batch header.
-        header: BatchHeader,
-    },
-    /// Legacy messages.
-    #[doc(hidden)]
+pub struct Records {
+    inner: RecordsInner,
+}
+
+#[derive(Debug)]
+enum RecordsInner {
+    V2 { data: Bytes, parser: Parser },
     Legacy(std::vec::IntoIter<Record>),
 }
 
 impl Iterator for Records {
     type Item = Result<Record>;
 
+    #[inline]
     fn next(&mut self) -> Option<Result<Record>> {
-        match self {
-            Records::Legacy(it) => it.next().map(Ok),
-            Records::V2 {
-                data,
-                pos,
-                remaining,
-                header,
-            } => {
-                if *remaining == 0 {
-                    return None;
-                }
-                *remaining -= 1;
-                let result = read_record(data, pos, header);
-                if result.is_err() {
-                    *remaining = 0;
-                }
-                Some(result)
+        match &mut self.inner {
+            RecordsInner::V2 { data, parser } => {
+                Some(parser.next(data)?.map(|r| r.to_record(data)))
             }
+            RecordsInner::Legacy(it) => it.next().map(Ok),
         }
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        match self {
-            Records::Legacy(it) => it.size_hint(),
-            Records::V2 { remaining, .. } => (0, Some(*remaining)),
+        match &self.inner {
+            RecordsInner::V2 { parser, .. } => (0, Some(parser.remaining)),
+            RecordsInner::Legacy(it) => it.size_hint(),
+        }
+    }
+}
+
+/// The records of a batch as borrowed views, decoded one at a time.
+#[derive(Debug)]
+pub struct RecordRefs<'a> {
+    inner: RefsInner<'a>,
+}
+
+#[derive(Debug)]
+enum RefsInner<'a> {
+    V2 { data: &'a [u8], parser: Parser },
+    Legacy(std::slice::Iter<'a, Record>),
+}
+
+impl<'a> Iterator for RecordRefs<'a> {
+    type Item = Result<RecordRef<'a>>;
+
+    #[inline]
+    fn next(&mut self) -> Option<Result<RecordRef<'a>>> {
+        match &mut self.inner {
+            RefsInner::V2 { data, parser } => parser.next(data),
+            RefsInner::Legacy(it) => it.next().map(|r| Ok(r.view())),
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        match &self.inner {
+            RefsInner::V2 { parser, .. } => (0, Some(parser.remaining)),
+            RefsInner::Legacy(it) => it.size_hint(),
         }
     }
 }
@@ -252,58 +289,103 @@ fn corrupt(offset: i64, reason: String) -> WireError {
     }
 }
 
-fn read_record(data: &Bytes, pos: &mut usize, h: &BatchHeader) -> Result<Record> {
-    let length = read_varint(data, pos, "record length")?;
-    let length = usize::try_from(length)
-        .map_err(|_| corrupt(h.base_offset, format!("negative record length {length}")))?;
-    let start = *pos;
-    let available = data.len() - start;
-    if length > available {
-        return Err(WireError::Truncated {
-            what: "record",
-            needed: length,
-            available,
-        });
-    }
-    let end = start + length;
-    let record = data.slice(..end);
-    *pos += 1; // attributes, unused
-    let timestamp_delta = read_varlong(&record, pos, "record timestamp delta")?;
-    let offset_delta = read_varint(&record, pos, "record offset delta")?;
-    let offset = h.base_offset + i64::from(offset_delta);
-    let key = read_bytes(&record, pos, offset, "record key")?;
-    let value = read_bytes(&record, pos, offset, "record value")?;
-    let header_count = read_varint(&record, pos, "record header count")?;
-    let headers = Headers::parse(&record, pos, header_count)?;
-    if *pos != end {
-        return Err(corrupt(
-            offset,
-            format!("record declares {length} bytes but holds {}", *pos - start),
-        ));
-    }
-    let (timestamp, timestamp_type) = match h.timestamp_type() {
-        TimestampType::LogAppendTime => (h.max_timestamp, TimestampType::LogAppendTime),
-        t => (h.base_timestamp.wrapping_add(timestamp_delta), t),
-    };
-    Ok(Record {
-        offset,
-        timestamp,
-        timestamp_type,
-        key,
-        value,
-        headers,
-    })
+/// The one v2 record parser, behind both iterators: a cursor over the
+/// records section and what each record needs from the batch header.
+#[derive(Debug, Clone)]
+struct Parser {
+    pos: usize,
+    remaining: usize,
+    base_offset: i64,
+    base_timestamp: i64,
+    /// LogAppendTime batches give every record the batch's max timestamp.
+    log_append_time: Option<i64>,
+    timestamp_type: TimestampType,
 }
 
-fn read_bytes(
-    data: &Bytes,
+impl Parser {
+    fn new(h: &BatchHeader) -> Parser {
+        let timestamp_type = h.timestamp_type();
+        Parser {
+            pos: 0,
+            remaining: h.record_count.max(0) as usize,
+            base_offset: h.base_offset,
+            base_timestamp: h.base_timestamp,
+            log_append_time: (timestamp_type == TimestampType::LogAppendTime)
+                .then_some(h.max_timestamp),
+            timestamp_type,
+        }
+    }
+
+    /// The next record of `data`; after an error, none.
+    #[inline(always)]
+    fn next<'a>(&mut self, data: &'a [u8]) -> Option<Result<RecordRef<'a>>> {
+        if self.remaining == 0 {
+            return None;
+        }
+        self.remaining -= 1;
+        let result = self.read(data);
+        if result.is_err() {
+            self.remaining = 0;
+        }
+        Some(result)
+    }
+
+    #[inline(always)]
+    fn read<'a>(&mut self, data: &'a [u8]) -> Result<RecordRef<'a>> {
+        let pos = &mut self.pos;
+        let length = read_varint(data, pos, "record length")?;
+        let length = usize::try_from(length)
+            .map_err(|_| corrupt(self.base_offset, format!("negative record length {length}")))?;
+        let start = *pos;
+        let available = data.len() - start;
+        if length > available {
+            return Err(WireError::Truncated {
+                what: "record",
+                needed: length,
+                available,
+            });
+        }
+        let end = start + length;
+        // Every read below is bounded by the record's end.
+        let record = &data[..end];
+        *pos += 1; // attributes, unused
+        let timestamp_delta = read_varlong(record, pos, "record timestamp delta")?;
+        let offset_delta = read_varint(record, pos, "record offset delta")?;
+        let offset = self.base_offset + i64::from(offset_delta);
+        let key = read_slice(record, pos, offset, "record key")?;
+        let value = read_slice(record, pos, offset, "record value")?;
+        let header_count = read_varint(record, pos, "record header count")?;
+        let headers = HeadersRef::parse(record, pos, header_count)?;
+        if *pos != end {
+            return Err(corrupt(
+                offset,
+                format!("record declares {length} bytes but holds {}", *pos - start),
+            ));
+        }
+        Ok(RecordRef {
+            offset,
+            timestamp: match self.log_append_time {
+                Some(t) => t,
+                None => self.base_timestamp.wrapping_add(timestamp_delta),
+            },
+            timestamp_type: self.timestamp_type,
+            key,
+            value,
+            headers,
+        })
+    }
+}
+
+#[inline(always)]
+fn read_slice<'a>(
+    data: &'a [u8],
     pos: &mut usize,
     offset: i64,
     what: &'static str,
-) -> Result<Option<Bytes>> {
+) -> Result<Option<&'a [u8]>> {
     match read_varint(data, pos, what)? {
         -1 => Ok(None),
-        n if n >= 0 => Ok(Some(take(data, pos, n as usize, what)?)),
+        n if n >= 0 => Ok(Some(take_slice(data, pos, n as usize, what)?)),
         n => Err(corrupt(offset, format!("{what} length {n}"))),
     }
 }

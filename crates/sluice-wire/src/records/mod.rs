@@ -29,11 +29,11 @@ mod varint;
 use std::fmt;
 use std::str::FromStr;
 
-pub use batch::{Batch, BatchHeader, ControlRecord, Records};
+pub use batch::{Batch, BatchHeader, ControlRecord, RecordRefs, Records};
 pub use decoder::{DecodeOptions, RecordDecoder};
 pub use encoder::BatchBuilder;
-pub use header::{Header, Headers};
-pub use record::{Record, TimestampType};
+pub use header::{Header, HeaderRef, Headers, HeadersRef};
+pub use record::{Record, RecordRef, TimestampType};
 
 use crate::error::{Result, WireError};
 

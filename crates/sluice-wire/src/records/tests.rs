@@ -543,6 +543,50 @@ proptest! {
             let got: Vec<(Vec<u8>, Option<Vec<u8>>)> = r.headers.iter().map(|h| (h.key.to_vec(), h.value.map(|v| v.to_vec()))).collect();
             prop_assert_eq!(&got, headers);
         }
+        for batch in &decoder().decode_batches(b.build(base).unwrap()).unwrap() {
+            let owned: Vec<Record> = batch.records().map(Result::unwrap).collect();
+            let views: Vec<RecordRef<'_>> = batch.record_refs().map(Result::unwrap).collect();
+            prop_assert_eq!(owned.len(), views.len());
+            for (o, v) in owned.iter().zip(&views) {
+                prop_assert_eq!(&v.to_record(batch.buffer()), o);
+                prop_assert_eq!(v.headers.len(), o.headers.len());
+                let hv: Vec<(&[u8], Option<&[u8]>)> = v.headers.iter().map(|h| (h.key, h.value)).collect();
+                let ho: Vec<Header> = o.headers.iter().collect();
+                let ho: Vec<(&[u8], Option<&[u8]>)> = ho.iter().map(|h| (&h.key[..], h.value.as_deref())).collect();
+                prop_assert_eq!(hv, ho);
+                if let Some(value) = o.value.as_deref().filter(|v| !v.is_empty()) {
+                    let buffer = batch.buffer().as_ptr_range();
+                    prop_assert!(buffer.contains(&value.as_ptr()), "the value is shared, not copied");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn damaged_batches_are_errors_never_panics_in_both_views(
+        flips in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..6),
+    ) {
+        let mut b = BatchBuilder::new(Compression::None);
+        for i in 0..6u8 {
+            b.push(i64::from(i), Some(&[i; 3]), Some(&[i; 20]), &[(b"h", Some(b"v")), (b"n", None)]);
+        }
+        let mut bytes = b.build(7).unwrap().to_vec();
+        for (at, byte) in flips {
+            // The record count (57..61) and the records.
+            let at = 57 + at.index(bytes.len() - 57);
+            bytes[at] = byte;
+        }
+        let mut d = RecordDecoder::new(DecodeOptions { max_decompressed_bytes: 1 << 20, check_crcs: false });
+        if let Ok(batches) = d.decode_batches(Bytes::from(bytes)) {
+            for batch in &batches {
+                let owned: Vec<Option<Record>> = batch.records().map(Result::ok).collect();
+                let views: Vec<Option<Record>> = batch.record_refs().map(|r| r.ok().map(|r| r.to_record(batch.buffer()))).collect();
+                prop_assert_eq!(&owned, &views);
+                for r in owned.iter().flatten() {
+                    let _ = r.headers.iter().count();
+                }
+            }
+        }
     }
 
     #[test]
@@ -551,6 +595,9 @@ proptest! {
         if let Ok(batches) = d.decode_batches(Bytes::from(data)) {
             for b in &batches {
                 for r in b.records().flatten() {
+                    let _ = r.headers.iter().count();
+                }
+                for r in b.record_refs().flatten() {
                     let _ = r.headers.iter().count();
                 }
             }

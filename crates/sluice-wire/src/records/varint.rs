@@ -3,13 +3,42 @@
 
 use crate::error::{Result, WireError};
 
-/// Reads a zigzag varint (at most 5 bytes) at `*pos`.
-#[inline]
+/// Reads a zigzag varint (at most 5 bytes) at `*pos`. One- and two-byte
+/// varints (lengths and deltas under 8192, nearly all of them in a batch)
+/// take the inlined fast path.
+#[inline(always)]
 pub(crate) fn read_varint(data: &[u8], pos: &mut usize, context: &'static str) -> Result<i32> {
+    match short(data, pos) {
+        Some(value) => Ok(((value >> 1) as i32) ^ -((value & 1) as i32)),
+        None => read_varint_slow(data, pos, context),
+    }
+}
+
+/// A one- or two-byte varint's raw value at `*pos`, advancing past it;
+/// `None` (and `*pos` unchanged) for anything else.
+#[inline(always)]
+fn short(data: &[u8], pos: &mut usize) -> Option<u32> {
+    match data.get(*pos..)? {
+        [b0, ..] if *b0 < 0x80 => {
+            *pos += 1;
+            Some(u32::from(*b0))
+        }
+        [b0, b1, ..] if *b1 < 0x80 => {
+            *pos += 2;
+            Some(u32::from(*b0 & 0x7f) | (u32::from(*b1) << 7))
+        }
+        _ => None,
+    }
+}
+
+#[inline(never)]
+fn read_varint_slow(data: &[u8], pos: &mut usize, context: &'static str) -> Result<i32> {
     let mut value: u32 = 0;
     let mut shift = 0;
     loop {
-        let byte = *data.get(*pos).ok_or(WireError::BadVarint { context })?;
+        let Some(&byte) = data.get(*pos) else {
+            return Err(WireError::BadVarint { context });
+        };
         *pos += 1;
         if shift == 28 && byte & 0xf0 != 0 {
             return Err(WireError::BadVarint { context });
@@ -22,13 +51,27 @@ pub(crate) fn read_varint(data: &[u8], pos: &mut usize, context: &'static str) -
     }
 }
 
-/// Reads a zigzag varlong (at most 10 bytes) at `*pos`.
-#[inline]
+/// Reads a zigzag varlong (at most 10 bytes) at `*pos`, short values
+/// inlined as in [`read_varint`].
+#[inline(always)]
 pub(crate) fn read_varlong(data: &[u8], pos: &mut usize, context: &'static str) -> Result<i64> {
+    match short(data, pos) {
+        Some(value) => {
+            let value = u64::from(value);
+            Ok(((value >> 1) as i64) ^ -((value & 1) as i64))
+        }
+        None => read_varlong_slow(data, pos, context),
+    }
+}
+
+#[inline(never)]
+fn read_varlong_slow(data: &[u8], pos: &mut usize, context: &'static str) -> Result<i64> {
     let mut value: u64 = 0;
     let mut shift = 0;
     loop {
-        let byte = *data.get(*pos).ok_or(WireError::BadVarint { context })?;
+        let Some(&byte) = data.get(*pos) else {
+            return Err(WireError::BadVarint { context });
+        };
         *pos += 1;
         if shift == 63 && byte & 0xfe != 0 {
             return Err(WireError::BadVarint { context });
@@ -104,6 +147,20 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn fast_paths_agree_with_the_general_loop(bytes in proptest::collection::vec(any::<u8>(), 0..12)) {
+            let (mut a, mut b) = (0, 0);
+            let fast = read_varint(&bytes, &mut a, "t").ok();
+            let slow = read_varint_slow(&bytes, &mut b, "t").ok();
+            prop_assert_eq!(fast, slow);
+            if fast.is_some() { prop_assert_eq!(a, b); }
+            let (mut a, mut b) = (0, 0);
+            let fast = read_varlong(&bytes, &mut a, "t").ok();
+            let slow = read_varlong_slow(&bytes, &mut b, "t").ok();
+            prop_assert_eq!(fast, slow);
+            if fast.is_some() { prop_assert_eq!(a, b); }
+        }
+
         #[test]
         fn varints_round_trip(v in any::<i32>()) {
             let mut out = Vec::new();
