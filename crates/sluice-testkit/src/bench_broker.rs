@@ -28,10 +28,11 @@ use kafka_protocol::messages::offset_fetch_response::{
     OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
     OffsetFetchResponseTopic, OffsetFetchResponseTopics,
 };
+use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::{
     ApiKey, ApiVersionsResponse, BrokerId, FetchResponse, FindCoordinatorResponse,
-    ListOffsetsResponse, MetadataResponse, OffsetFetchResponse, RequestKind, ResponseKind,
-    TopicName,
+    ListOffsetsResponse, MetadataResponse, OffsetFetchResponse, ProduceResponse, RequestKind,
+    ResponseKind, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 use sluice_wire::frame::{DEFAULT_RECEIVE_MESSAGE_MAX_BYTES, FrameDecoder};
@@ -185,6 +186,9 @@ fn versions() -> ApiVersionsResponse {
         (ApiKey::OffsetFetch, 1, 8),
         (ApiKey::FindCoordinator, 0, 4),
         (ApiKey::ApiVersions, 0, 3),
+        // Never served (every write is refused), but librdkafka derives its
+        // "MsgVer2" feature, and so its Fetch version, from Produce v3+.
+        (ApiKey::Produce, 3, 9),
     ];
     ApiVersionsResponse::default().with_api_keys(
         ranges
@@ -407,6 +411,34 @@ fn respond(shared: &Shared, request: RequestKind) -> Option<(ResponseKind, Durat
             (
                 ResponseKind::Fetch(FetchResponse::default().with_responses(topics)),
                 wait,
+            )
+        }
+        RequestKind::Produce(r) => {
+            // A read-only broker: every partition gets POLICY_VIOLATION.
+            let topics = r
+                .topic_data
+                .iter()
+                .map(|t| {
+                    TopicProduceResponse::default()
+                        .with_name(t.name.clone())
+                        .with_partition_responses(
+                            t.partition_data
+                                .iter()
+                                .map(|p| {
+                                    PartitionProduceResponse::default()
+                                        .with_index(p.index)
+                                        .with_error_code(44)
+                                        .with_error_message(Some(name(
+                                            "the benchmark broker is read-only",
+                                        )))
+                                })
+                                .collect(),
+                        )
+                })
+                .collect();
+            (
+                ResponseKind::Produce(ProduceResponse::default().with_responses(topics)),
+                now,
             )
         }
         _ => return None,
