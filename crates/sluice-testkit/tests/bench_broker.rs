@@ -34,7 +34,10 @@ impl Seen {
     fn add(&mut self, client: &str, partition: i32, offset: i64, value_len: usize) {
         let next = self.next.entry(partition).or_insert(0);
         assert_eq!(offset, *next, "{client}: partition {partition}");
-        assert_eq!(value_len, SIZE, "{client}: value size at {partition}/{offset}");
+        assert_eq!(
+            value_len, SIZE,
+            "{client}: value size at {partition}/{offset}"
+        );
         *next += 1;
         self.records += 1;
     }
@@ -42,7 +45,11 @@ impl Seen {
     fn check(&self, client: &str) {
         assert_eq!(self.records, RECORDS, "{client} read every record");
         let per: Vec<i64> = (0..PARTITIONS).map(|p| self.next[&p]).collect();
-        assert_eq!(per, vec![10_001, 10_000], "{client}: records split over partitions");
+        assert_eq!(
+            per,
+            vec![10_001, 10_000],
+            "{client}: records split over partitions"
+        );
     }
 }
 
@@ -58,13 +65,18 @@ fn rdkafka_reads(bootstrap: String) -> Seen {
         .unwrap();
     let mut list = TopicPartitionList::new();
     for p in 0..PARTITIONS {
-        list.add_partition_offset(TOPIC, p, Offset::Beginning).unwrap();
+        list.add_partition_offset(TOPIC, p, Offset::Beginning)
+            .unwrap();
     }
     consumer.assign(&list).unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut seen = Seen::default();
     while seen.records < RECORDS {
-        assert!(Instant::now() < deadline, "librdkafka read only {}", seen.records);
+        assert!(
+            Instant::now() < deadline,
+            "librdkafka read only {}",
+            seen.records
+        );
         match consumer.poll(Duration::from_millis(200)) {
             None => {}
             Some(Err(e)) => panic!("librdkafka: {e}"),
@@ -111,12 +123,18 @@ async fn sluice_reads(bootstrap: String) -> Seen {
         .build()
         .unwrap();
     let mut consumer = Consumer::new(config).unwrap();
-    let partitions: Vec<_> = (0..PARTITIONS).map(|p| TopicPartition::new(TOPIC, p)).collect();
+    let partitions: Vec<_> = (0..PARTITIONS)
+        .map(|p| TopicPartition::new(TOPIC, p))
+        .collect();
     consumer.assign(&partitions).await.unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut seen = Seen::default();
     while seen.records < RECORDS {
-        assert!(Instant::now() < deadline, "sluice read only {}", seen.records);
+        assert!(
+            Instant::now() < deadline,
+            "sluice read only {}",
+            seen.records
+        );
         for r in consumer.poll(Duration::from_millis(200)).await.unwrap() {
             let len = r.value.as_ref().map_or(0, |v| v.len());
             seen.add("sluice", r.partition, r.offset, len);
