@@ -5,7 +5,7 @@ use std::collections::{HashSet, VecDeque};
 
 use bytes::Bytes;
 use sluice_wire::WireError;
-use sluice_wire::records::{Batch, Record, RecordDecoder};
+use sluice_wire::records::{Batch, RecordDecoder, Records};
 
 use crate::TopicPartition;
 use crate::record::ConsumerRecord;
@@ -21,7 +21,8 @@ pub(crate) struct CompletedFetch {
     pub bytes: usize,
     raw: Option<Bytes>,
     batches: VecDeque<Batch>,
-    current: VecDeque<Record>,
+    /// The batch being handed out (already checked whole).
+    current: Option<Records>,
     current_end: Option<i64>,
     read_committed: bool,
     /// Aborted transactions `(producer id, first offset)` by first offset.
@@ -44,7 +45,7 @@ impl CompletedFetch {
             bytes: records.len(),
             raw: Some(records),
             batches: VecDeque::new(),
-            current: VecDeque::new(),
+            current: None,
             current_end: None,
             read_committed,
             aborted: aborted.into(),
@@ -54,7 +55,7 @@ impl CompletedFetch {
 
     /// True once every record has been handed out or skipped.
     pub fn is_drained(&self) -> bool {
-        self.raw.is_none() && self.batches.is_empty() && self.current.is_empty()
+        self.raw.is_none() && self.batches.is_empty() && self.current.is_none()
     }
 
     /// Moves up to `max` records into `out`. Records before `next_offset`
@@ -73,17 +74,24 @@ impl CompletedFetch {
         }
         let mut taken = 0;
         while taken < max {
-            if let Some(record) = self.current.pop_front() {
-                if record.offset >= self.next_offset {
-                    self.next_offset = record.offset + 1;
-                    out.push(ConsumerRecord::new(
-                        self.tp.topic.clone(),
-                        self.tp.partition,
-                        record,
-                    ));
-                    taken += 1;
+            if let Some(records) = self.current.as_mut() {
+                let next = records.next();
+                if records.size_hint().1 == Some(0) {
+                    self.current = None; // nothing left in this batch
                 }
-                continue;
+                if let Some(record) = next {
+                    let record = record?;
+                    if record.offset >= self.next_offset {
+                        self.next_offset = record.offset + 1;
+                        out.push(ConsumerRecord::new(
+                            self.tp.topic.clone(),
+                            self.tp.partition,
+                            record,
+                        ));
+                        taken += 1;
+                    }
+                    continue;
+                }
             }
             if let Some(end) = self.current_end.take() {
                 self.next_offset = self.next_offset.max(end + 1);
@@ -99,11 +107,15 @@ impl CompletedFetch {
                 self.current_end = Some(last);
                 continue;
             }
-            let records: Result<VecDeque<Record>, WireError> = batch.records().collect();
-            self.current = records?;
+            // The whole batch is checked (borrowed views: cheap) before any of
+            // it is handed out; then its records are decoded as they go out.
+            if let Some(Err(e)) = batch.record_refs().find(Result::is_err) {
+                return Err(e);
+            }
+            self.current = Some(batch.records());
             self.current_end = Some(last);
         }
-        if self.current.is_empty() && self.batches.is_empty() {
+        if self.current.is_none() && self.batches.is_empty() {
             if let Some(end) = self.current_end.take() {
                 self.next_offset = self.next_offset.max(end + 1);
             }

@@ -512,7 +512,12 @@ impl Fetcher {
             }
         }
         let max = self.config.max_poll_records;
-        let mut out = Vec::new();
+        if self.buffered.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Sized for a whole poll at the default max.poll.records (500), so
+        // handing records out does not grow and copy the vector.
+        let mut out = Vec::with_capacity(max.min(4096));
         let mut i = 0;
         while out.len() < max && i < self.buffered.len() {
             let fetch = &mut self.buffered[i];
