@@ -13,6 +13,11 @@
 //! let batches = decoder.decode_batches(bytes).unwrap();
 //! let record = batches[0].records().next().unwrap().unwrap();
 //! assert_eq!((record.offset, record.value.as_deref()), (42, Some(&b"value"[..])));
+//!
+//! // Borrowed views cost no reference counting; keep one with `to_record`.
+//! let view = batches[0].record_refs().next().unwrap().unwrap();
+//! assert_eq!(view.headers.get(b"trace"), Some(Some(&b"1"[..])));
+//! assert_eq!(view.to_record(batches[0].buffer()), record);
 //! ```
 
 mod batch;
