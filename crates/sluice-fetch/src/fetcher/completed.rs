@@ -107,11 +107,10 @@ impl CompletedFetch {
                 self.current_end = Some(last);
                 continue;
             }
-            // The whole batch is checked (borrowed views: cheap) before any of
-            // it is handed out; then its records are decoded as they go out.
-            if let Some(Err(e)) = batch.record_refs().find(Result::is_err) {
-                return Err(e);
-            }
+            // Records are decoded as they go out, each parsed once. A record
+            // that does not parse (the CRC held, so a producer wrote it wrong)
+            // ends the drain there: the records before it are handed out and
+            // `next_offset` names it, as the Java consumer does.
             self.current = Some(batch.records());
             self.current_end = Some(last);
         }

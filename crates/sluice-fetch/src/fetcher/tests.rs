@@ -427,6 +427,33 @@ fn a_corrupt_batch_is_an_error_naming_partition_and_offset_never_a_skip() {
     ));
 }
 
+#[test]
+fn a_record_that_does_not_parse_ends_the_poll_at_it_after_the_ones_before() {
+    let (mut f, c) = fetcher_at(config(), 0);
+    // Record 1's header count says 1 where there are none; the CRC is made
+    // to match, so only the record parse can notice.
+    let mut bytes = batch(0, 3).to_vec();
+    let at = bytes.windows(2).position(|w| w == b"v1").unwrap() + 2;
+    assert_eq!(bytes[at], 0, "header count follows the value");
+    bytes[at] = 2; // zigzag varint 1
+    let crc = crc32c::crc32c(&bytes[21..]);
+    bytes[17..21].copy_from_slice(&crc.to_be_bytes());
+    f.build_fetch(1, FETCH_VERSION, &c).unwrap();
+    f.on_fetch_response(1, &response(vec![(0, 0, Some(Bytes::from(bytes)), 3)]));
+    let first = f.poll().unwrap();
+    assert_eq!(
+        first.iter().map(|r| r.offset).collect::<Vec<_>>(),
+        vec![0],
+        "the record before the bad one is handed out"
+    );
+    let err = f.poll().unwrap_err();
+    assert!(
+        matches!(&err, FetchError::Corrupt { offset: 1, .. }),
+        "{err}"
+    );
+    assert_eq!(f.position(&tp(0)), Some(1), "nothing past it is skipped");
+}
+
 fn txn_batch(base: i64, n: i64, pid: i64) -> Bytes {
     let mut b = BatchBuilder::new(Compression::None);
     b.transactional(pid, 0, 0);
