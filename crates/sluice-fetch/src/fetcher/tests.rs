@@ -410,21 +410,25 @@ fn a_corrupt_batch_is_an_error_naming_partition_and_offset_never_a_skip() {
             4,
         )]),
     );
-    // Decoding is per response: the good batch before the bad one is not handed out either,
-    // and the position stays where it was, so nothing is skipped.
+    // Batches decode as their records go out: the good batch before the bad one is handed
+    // out, then the poll stops at the bad one and the next names it; the position stays
+    // before it, so nothing is skipped.
+    let got = f.poll().unwrap();
+    assert_eq!(got.iter().map(|r| r.offset).collect::<Vec<_>>(), vec![0, 1]);
     let err = f.poll().unwrap_err();
     assert!(
-        matches!(&err, FetchError::Corrupt { tp: p, offset: 0, .. } if *p == tp(0)),
+        matches!(&err, FetchError::Corrupt { tp: p, offset: 2, .. } if *p == tp(0)),
         "{err}"
     );
-    assert_eq!(f.position(&tp(0)), Some(0));
-    // The same data fetched again fails again.
+    assert_eq!(f.position(&tp(0)), Some(2));
+    // The same data fetched again fails again, and nothing comes out of it.
     f.build_fetch(1, FETCH_VERSION, &c).unwrap();
     f.on_fetch_response(1, &response(vec![(0, 0, Some(Bytes::from(bad)), 4)]));
     assert!(matches!(
         f.poll(),
-        Err(FetchError::Corrupt { offset: 0, .. })
+        Err(FetchError::Corrupt { offset: 2, .. })
     ));
+    assert_eq!(f.position(&tp(0)), Some(2));
 }
 
 #[test]

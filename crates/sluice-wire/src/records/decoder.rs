@@ -1,6 +1,6 @@
 //! Splitting a fetched record set into batches, whatever their format.
 
-use bytes::Bytes;
+use bytes::{Buf, Bytes};
 
 use super::batch::{Batch, BatchHeader, V2_HEADER_LEN};
 use super::compression::Decompressor;
@@ -46,32 +46,47 @@ impl RecordDecoder {
     /// request's) into batches; compressed batches are decompressed here.
     /// A torn batch at the very end is dropped, as brokers cut responses at
     /// the byte limit; any other damage is an error naming the offset.
-    pub fn decode_batches(&mut self, data: Bytes) -> Result<Vec<Batch>> {
+    pub fn decode_batches(&mut self, mut data: Bytes) -> Result<Vec<Batch>> {
         let mut batches = Vec::new();
-        let mut pos = 0;
-        while data.len() - pos >= 17 {
-            let head = &data[pos..];
-            let base_offset = i64::from_be_bytes(head[..8].try_into().unwrap_or_default());
-            let length = i32::from_be_bytes([head[8], head[9], head[10], head[11]]);
-            let length = usize::try_from(length).map_err(|_| WireError::Corrupt {
-                what: "record batch",
-                offset: base_offset,
-                reason: format!("negative length {length}"),
-            })?;
-            let size = 12 + length;
-            if size > head.len() {
-                break; // torn tail
-            }
-            let magic = head[16] as i8;
-            let batch = data.slice(pos..pos + size);
-            pos += size;
-            batches.push(match magic {
-                2 => self.decode_v2(batch)?,
-                0 | 1 => legacy::decode(batch, self.options.check_crcs, &mut self.decompressor)?,
-                m => return Err(WireError::UnsupportedMagic(m)),
-            });
+        while let Some(batch) = self.next_batch(&mut data)? {
+            batches.push(batch);
         }
         Ok(batches)
+    }
+
+    /// Takes the first batch off `data` and decodes (decompresses) it, so a
+    /// record set can be decoded one batch at a time as its records are
+    /// needed: only one batch's output is live at once, and the output
+    /// buffer is reused once the application drops the previous batch's
+    /// records. `None` once `data` holds no whole batch (a torn tail, as
+    /// brokers cut responses at the byte limit, is dropped and `data` left
+    /// empty). On an error `data` still starts at the damaged batch.
+    pub fn next_batch(&mut self, data: &mut Bytes) -> Result<Option<Batch>> {
+        if data.len() < 17 {
+            data.clear();
+            return Ok(None);
+        }
+        let base_offset = i64::from_be_bytes(data[..8].try_into().unwrap_or_default());
+        let length = i32::from_be_bytes([data[8], data[9], data[10], data[11]]);
+        let length = usize::try_from(length).map_err(|_| WireError::Corrupt {
+            what: "record batch",
+            offset: base_offset,
+            reason: format!("negative length {length}"),
+        })?;
+        let size = 12 + length;
+        if size > data.len() {
+            data.clear(); // torn tail
+            return Ok(None);
+        }
+        let magic = data[16] as i8;
+        let batch = data.slice(..size);
+        let batch = match magic {
+            2 => self.decode_v2(batch)?,
+            0 | 1 => legacy::decode(batch, self.options.check_crcs, &mut self.decompressor)?,
+            m => return Err(WireError::UnsupportedMagic(m)),
+        };
+        data.advance(size);
+        Ok(Some(batch))
     }
 
     fn decode_v2(&mut self, batch: Bytes) -> Result<Batch> {

@@ -308,6 +308,47 @@ fn the_decoder_reuses_its_output_buffer_once_records_are_dropped() {
     assert_eq!(ptr, again, "the decompression buffer was reused");
 }
 
+#[test]
+fn next_batch_decodes_one_batch_at_a_time_reusing_the_output_and_stops_at_damage() {
+    let mut d = decoder();
+    let mut bad = one_batch(Compression::Lz4, 3).to_vec();
+    let last = bad.len() - 1;
+    bad[last] ^= 1;
+    let mut data = Vec::new();
+    data.extend_from_slice(&one_batch(Compression::Zstd, 100));
+    data.extend_from_slice(&one_batch(Compression::Zstd, 100));
+    data.extend_from_slice(&bad);
+    let mut data = Bytes::from(data);
+    let first = d.next_batch(&mut data).unwrap().unwrap();
+    let ptr = all(std::slice::from_ref(&first))[0]
+        .value
+        .as_ref()
+        .unwrap()
+        .as_ptr();
+    assert_eq!(first.records().count(), 100);
+    drop(first);
+    // The second batch of the same record set decompresses into the first one's
+    // buffer, now that nothing holds it.
+    let second = d.next_batch(&mut data).unwrap().unwrap();
+    let again = all(std::slice::from_ref(&second))[0]
+        .value
+        .as_ref()
+        .unwrap()
+        .as_ptr();
+    assert_eq!(ptr, again, "the output buffer was reused");
+    assert_eq!(data.len(), bad.len(), "two batches taken off the front");
+    // The damaged batch is an error and stays where it was.
+    assert!(matches!(
+        d.next_batch(&mut data),
+        Err(WireError::CrcMismatch { offset: 100, .. })
+    ));
+    assert_eq!(data.len(), bad.len());
+    // A torn tail ends the set and is dropped.
+    let mut torn = Bytes::from(bad[..bad.len() - 5].to_vec());
+    assert!(d.next_batch(&mut torn).unwrap().is_none());
+    assert!(torn.is_empty());
+}
+
 fn legacy_message(
     magic: i8,
     offset: i64,
