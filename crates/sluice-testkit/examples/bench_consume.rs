@@ -52,6 +52,17 @@ struct Args {
     /// Give up after this many seconds.
     #[arg(long, default_value_t = 120)]
     timeout_s: u64,
+    /// A configuration key for the client under test (sluice and rdkafka),
+    /// as `key=value` in the Java/librdkafka spelling, e.g. `check.crcs=false`.
+    /// Repeatable.
+    #[arg(long = "set", value_parser = parse_key_value)]
+    settings: Vec<(String, String)>,
+}
+
+fn parse_key_value(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .ok_or_else(|| format!("{s:?} is not key=value"))
 }
 
 /// What a client saw: records, value bytes, and the next offset expected
@@ -125,11 +136,13 @@ fn runtime() -> tokio::runtime::Runtime {
 
 async fn sluice_read(args: &Args, deadline: Instant) -> Result<Tally, String> {
     use sluice::{Consumer, ConsumerConfig, OffsetReset, TopicPartition};
-    let config = ConsumerConfig::builder()
+    let mut builder = ConsumerConfig::builder()
         .bootstrap_servers(&args.bootstrap)
-        .auto_offset_reset(OffsetReset::Earliest)
-        .build()
-        .map_err(|e| e.to_string())?;
+        .auto_offset_reset(OffsetReset::Earliest);
+    for (key, value) in &args.settings {
+        builder = builder.set(key, value);
+    }
+    let config = builder.build().map_err(|e| e.to_string())?;
     let mut consumer = Consumer::new(config).map_err(|e| e.to_string())?;
     let partitions: Vec<TopicPartition> = (0..args.partitions)
         .map(|p| TopicPartition::new(args.topic.as_str(), p))
@@ -159,7 +172,8 @@ fn rdkafka_read(args: &Args, deadline: Instant) -> Result<Tally, String> {
     use rdkafka::config::ClientConfig;
     use rdkafka::consumer::{BaseConsumer, Consumer};
     use rdkafka::{Message, Offset, TopicPartitionList};
-    let consumer: BaseConsumer = ClientConfig::new()
+    let mut config = ClientConfig::new();
+    config
         .set("bootstrap.servers", &args.bootstrap)
         // assign() needs a group.id in librdkafka, though nothing is committed.
         .set("group.id", "sluice-bench")
@@ -168,9 +182,11 @@ fn rdkafka_read(args: &Args, deadline: Instant) -> Result<Tally, String> {
         // librdkafka sleeps fetch.queue.backoff.ms (default 1000) whenever its
         // prefetch queue is full; against a fast broker that sleep, not its
         // decoding, would be what we measure. 1 ms keeps it fetching.
-        .set("fetch.queue.backoff.ms", "1")
-        .create()
-        .map_err(|e| e.to_string())?;
+        .set("fetch.queue.backoff.ms", "1");
+    for (key, value) in &args.settings {
+        config.set(key, value);
+    }
+    let consumer: BaseConsumer = config.create().map_err(|e| e.to_string())?;
     let mut list = TopicPartitionList::new();
     for p in 0..args.partitions {
         list.add_partition_offset(&args.topic, p, Offset::Beginning)
