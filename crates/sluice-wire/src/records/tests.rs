@@ -319,22 +319,15 @@ fn next_batch_decodes_one_batch_at_a_time_reusing_the_output_and_stops_at_damage
     data.extend_from_slice(&one_batch(Compression::Zstd, 100));
     data.extend_from_slice(&bad);
     let mut data = Bytes::from(data);
+    let value_at = |b: &Batch| b.records().next().unwrap().unwrap().value.unwrap().as_ptr();
     let first = d.next_batch(&mut data).unwrap().unwrap();
-    let ptr = all(std::slice::from_ref(&first))[0]
-        .value
-        .as_ref()
-        .unwrap()
-        .as_ptr();
+    let ptr = value_at(&first);
     assert_eq!(first.records().count(), 100);
     drop(first);
     // The second batch of the same record set decompresses into the first one's
     // buffer, now that nothing holds it.
     let second = d.next_batch(&mut data).unwrap().unwrap();
-    let again = all(std::slice::from_ref(&second))[0]
-        .value
-        .as_ref()
-        .unwrap()
-        .as_ptr();
+    let again = value_at(&second);
     assert_eq!(ptr, again, "the output buffer was reused");
     assert_eq!(data.len(), bad.len(), "two batches taken off the front");
     // The damaged batch is an error and stays where it was.
