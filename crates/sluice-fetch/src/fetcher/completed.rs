@@ -6,7 +6,7 @@ use std::collections::{HashSet, VecDeque};
 
 use bytes::Bytes;
 use sluice_wire::WireError;
-use sluice_wire::records::{Batch, RecordDecoder, Records};
+use sluice_wire::records::{Batch, RecordDecoder, Records, whole_batch_len};
 
 use crate::TopicPartition;
 use crate::record::ConsumerRecord;
@@ -24,7 +24,7 @@ pub(crate) struct CompletedFetch {
     /// when its records are next to go out, so one batch's output is live at
     /// a time (not a whole fetch's, which for zstd text is 20x its size).
     raw: Bytes,
-    /// The batch being handed out (already checked whole).
+    /// The batch being handed out; its records are parsed as they go out.
     current: Option<Records>,
     current_end: Option<i64>,
     read_committed: bool,
@@ -115,7 +115,12 @@ impl CompletedFetch {
             self.current = Some(batch.records());
             self.current_end = Some(last);
         }
-        if self.current.is_none() && self.raw.is_empty() {
+        // Out of whole batches: what is left may be a torn tail (brokers cut
+        // responses at the byte limit). Drop it now, so the partition counts
+        // as drained and is fetched again without waiting for another poll to
+        // find nothing. A framing error stays for the next drain to report.
+        if self.current.is_none() && matches!(whole_batch_len(&self.raw), Ok(None)) {
+            self.raw.clear();
             if let Some(end) = self.current_end.take() {
                 self.next_offset = self.next_offset.max(end + 1);
             }

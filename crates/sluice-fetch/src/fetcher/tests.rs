@@ -394,6 +394,31 @@ fn buffered_bytes_put_back_pressure_on_fetching() {
 }
 
 #[test]
+fn a_torn_tail_does_not_hold_the_partition_once_the_last_whole_batch_is_out() {
+    // Brokers cut a response at the byte limit, so it often ends in part of a batch. A poll
+    // that ends exactly at the last whole batch's last record must leave the partition
+    // drained and fetchable, not wait for another poll to find only the torn tail.
+    let (mut f, c) = fetcher_at(
+        FetchConfig {
+            max_poll_records: 2,
+            ..config()
+        },
+        0,
+    );
+    let next = batch(2, 2);
+    let torn = next.slice(..next.len() - 5);
+    f.build_fetch(1, FETCH_VERSION, &c).unwrap();
+    f.on_fetch_response(
+        1,
+        &response(vec![(0, 0, Some(concat(&[batch(0, 2), torn])), 4)]),
+    );
+    assert_eq!(offsets(&f.poll().unwrap()), vec![0, 1]);
+    assert_eq!(f.position(&tp(0)), Some(2));
+    assert_eq!(f.buffered_bytes(), 0);
+    assert_eq!(f.fetch_targets(&c), vec![1], "drained: fetch again");
+}
+
+#[test]
 fn a_corrupt_batch_is_an_error_naming_partition_and_offset_never_a_skip() {
     let (mut f, c) = fetcher_at(config(), 0);
     let good = batch(0, 2);

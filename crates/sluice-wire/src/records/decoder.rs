@@ -62,22 +62,10 @@ impl RecordDecoder {
     /// brokers cut responses at the byte limit, is dropped and `data` left
     /// empty). On an error `data` still starts at the damaged batch.
     pub fn next_batch(&mut self, data: &mut Bytes) -> Result<Option<Batch>> {
-        if data.len() < 17 {
-            data.clear();
+        let Some(size) = whole_batch_len(data)? else {
+            data.clear(); // nothing, or a torn tail
             return Ok(None);
-        }
-        let base_offset = i64::from_be_bytes(data[..8].try_into().unwrap_or_default());
-        let length = i32::from_be_bytes([data[8], data[9], data[10], data[11]]);
-        let length = usize::try_from(length).map_err(|_| WireError::Corrupt {
-            what: "record batch",
-            offset: base_offset,
-            reason: format!("negative length {length}"),
-        })?;
-        let size = 12 + length;
-        if size > data.len() {
-            data.clear(); // torn tail
-            return Ok(None);
-        }
+        };
         let magic = data[16] as i8;
         let batch = data.slice(..size);
         let batch = match magic {
@@ -125,4 +113,23 @@ impl RecordDecoder {
         }
         Ok(Batch::v2(header, records))
     }
+}
+
+/// The size of the batch (or legacy message) `data` starts with, if `data`
+/// holds all of it; `None` for fewer bytes than a batch's framing, or a torn
+/// tail. A negative length is an error naming the batch's offset.
+pub fn whole_batch_len(data: &[u8]) -> Result<Option<usize>> {
+    // base offset (8), length (4), partition leader epoch or CRC (4), magic (1)
+    if data.len() < 17 {
+        return Ok(None);
+    }
+    let base_offset = i64::from_be_bytes(data[..8].try_into().unwrap_or_default());
+    let length = i32::from_be_bytes([data[8], data[9], data[10], data[11]]);
+    let length = usize::try_from(length).map_err(|_| WireError::Corrupt {
+        what: "record batch",
+        offset: base_offset,
+        reason: format!("negative length {length}"),
+    })?;
+    let size = 12 + length;
+    Ok((size <= data.len()).then_some(size))
 }

@@ -35,7 +35,7 @@ use std::fmt;
 use std::str::FromStr;
 
 pub use batch::{Batch, BatchHeader, ControlRecord, RecordRefs, Records};
-pub use decoder::{DecodeOptions, RecordDecoder};
+pub use decoder::{DecodeOptions, RecordDecoder, whole_batch_len};
 pub use encoder::BatchBuilder;
 pub use header::{Header, HeaderRef, Headers, HeadersRef};
 pub use record::{Record, RecordRef, TimestampType};
