@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-python3 -c "import confluent_kafka, kafka" 2>/dev/null || python3 -m pip install --quiet confluent-kafka kafka-python
+PATH="$(scripts/venv.sh):$PATH"
 cargo build --quiet -p sluice-testkit --bin sluice-record-proxy
 proxy_bin=${CARGO_TARGET_DIR:-target}/debug/sluice-record-proxy
 

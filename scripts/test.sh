@@ -4,11 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if [ ! -d ../shared/fixtures/captured ]; then
-    echo "test.sh: ../shared/fixtures/captured is missing: the captured third-party fixtures must sit beside the repo" >&2
-    exit 1
-fi
-
 step() { printf '\n== %s\n' "$*" >&2; }
 
 step "cargo fmt --check"
@@ -21,8 +16,10 @@ step "unit, fixture and doc tests"
 cargo test --workspace --exclude sluice-integration --locked
 
 step "integration suite against a real broker"
-# Peer clients for the interop tests: librdkafka through confluent-kafka.
-python3 -c "import confluent_kafka" 2>/dev/null || python3 -m pip install --quiet confluent-kafka kafka-python
+# Peer clients for the interop tests (librdkafka through confluent-kafka, kafka-python) live in a
+# virtual environment under target/; its python3 comes first on PATH for the suite.
+PATH="$(scripts/venv.sh):$PATH"
+export PATH
 cargo build -p sluice-cli --locked
 # Build first so the broker does not sit idle (and no test times out) while we compile.
 cargo test -p sluice-integration --locked --no-run

@@ -1,4 +1,4 @@
-//! Every file in `../shared/fixtures/captured/` (real bytes from other
+//! Every file in `fixtures/captured/` (real bytes from other
 //! projects; SOURCES.md there says what each is) decodes, with the values
 //! the sources describe. The folder must exist, and a file nobody handles
 //! fails the suite instead of being skipped.

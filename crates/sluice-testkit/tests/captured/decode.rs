@@ -16,11 +16,11 @@ use sluice_wire::versions::supported;
 pub fn root() -> std::path::PathBuf {
     let dir = std::path::PathBuf::from(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/fixtures/captured"
+        "/../../fixtures/captured"
     ));
     assert!(
         dir.is_dir(),
-        "{} is missing: the captured fixtures must sit beside the repo",
+        "{} is missing: fixtures/captured is part of the repository",
         dir.display()
     );
     dir

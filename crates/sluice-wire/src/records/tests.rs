@@ -436,12 +436,12 @@ fn legacy_crc_errors_and_nested_compression_are_rejected() {
 fn captured(path: &str) -> Bytes {
     let dir = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/fixtures/captured"
+        "/../../fixtures/captured"
     );
     let full = format!("{dir}/{path}");
     Bytes::from(
         std::fs::read(&full).unwrap_or_else(|e| {
-            panic!("{full}: {e} (the captured fixtures must sit beside the repo)")
+            panic!("{full}: {e} (fixtures/captured is part of the repository)")
         }),
     )
 }
