@@ -1,6 +1,6 @@
 //! The ApiVersions handshake every connection starts with.
 
-use bytes::Buf;
+use bytes::{Buf, Bytes};
 use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, ApiVersionsResponse};
 use kafka_protocol::protocol::{Decodable, StrBytes};
 
@@ -12,14 +12,14 @@ use crate::protocol::encode_request;
 use crate::versions::{ApiVersionsTable, supported};
 
 /// Asks the broker which versions it speaks, starting at the newest
-/// ApiVersions we know. A broker that does not know that version answers
-/// UNSUPPORTED_VERSION with a v0 body listing its own ApiVersions range;
-/// we retry at the highest version it offers.
+/// ApiVersions we know, and falling back as [`read_answer`] says when the
+/// broker does not know that version.
 pub(super) async fn api_versions(
     shared: &Shared,
     config: &ConnectionConfig,
 ) -> Result<ApiVersionsTable> {
     let mut version = supported(ApiKey::ApiVersions).max;
+    // At most: the newest, the broker's highest, v0.
     for _ in 0..3 {
         let request = ApiVersionsRequest::default()
             .with_client_software_name(StrBytes::from_string(config.client_software_name.clone()))
@@ -48,38 +48,10 @@ pub(super) async fn api_versions(
             }
         };
         // ApiVersions responses always carry header v0: just the correlation id.
-        let mut body = frame.slice(4.min(frame.len())..);
-        if body.len() < 2 {
-            return Err(WireError::Truncated {
-                what: "ApiVersions response",
-                needed: 2,
-                available: body.len(),
-            });
+        match read_answer(frame.slice(4.min(frame.len())..), version)? {
+            Answer::Table(table) => return Ok(table),
+            Answer::Retry(next) => version = next,
         }
-        let code = KafkaCode((&body[..2]).get_i16());
-        if code == KafkaCode::UNSUPPORTED_VERSION && version > 0 {
-            let v0 = ApiVersionsResponse::decode(&mut body, 0).map_err(|e| decode_error(0, e))?;
-            let table = ApiVersionsTable::from_response(&v0);
-            let next = table.negotiate(ApiKey::ApiVersions)?;
-            if next >= version {
-                return Err(WireError::Kafka {
-                    code,
-                    context: format!("ApiVersions v{version}"),
-                });
-            }
-            version = next;
-            continue;
-        }
-        let response = ApiVersionsResponse::decode(&mut body, version)
-            .map_err(|e| decode_error(version, e))?;
-        let code = KafkaCode(response.error_code);
-        if !code.is_ok() {
-            return Err(WireError::Kafka {
-                code,
-                context: format!("ApiVersions v{version}"),
-            });
-        }
-        return Ok(ApiVersionsTable::from_response(&response));
     }
     Err(WireError::Kafka {
         code: KafkaCode::UNSUPPORTED_VERSION,
@@ -87,9 +59,76 @@ pub(super) async fn api_versions(
     })
 }
 
-fn decode_error(version: i16, e: impl std::fmt::Display) -> WireError {
-    WireError::Decode {
-        what: format!("ApiVersions v{version} response"),
-        message: e.to_string(),
-    }
+
+/// What one ApiVersions answer tells the handshake.
+#[derive(Debug, PartialEq)]
+pub(super) enum Answer {
+    /// The broker's versions: the handshake is done.
+    Table(ApiVersionsTable),
+    /// The broker does not speak the version asked: ask again at this one.
+    Retry(i16),
 }
+
+/// Reads the body of an ApiVersions response to a request sent at `version`.
+///
+/// A broker that does not know `version` answers UNSUPPORTED_VERSION, and
+/// what the rest of the body holds depends on the broker: Apache Kafka sends
+/// a v0 body listing its ApiVersions range (2.4 and later only that key,
+/// older ones every key); librdkafka's mock cluster sends a hand-made body
+/// with a one-byte count that is neither v0 nor flexible. As the Java
+/// client does, we take the broker's ApiVersions range from a body that
+/// parses (whole, as v0 or as the version asked) and retry at the highest
+/// version both sides speak; when none parses or none is listed, we retry at
+/// v0, which every broker answers.
+pub(super) fn read_answer(body: Bytes, version: i16) -> Result<Answer> {
+    if body.len() < 2 {
+        return Err(WireError::Truncated {
+            what: "ApiVersions response",
+            needed: 2,
+            available: body.len(),
+        });
+    }
+    let code = KafkaCode((&body[..2]).get_i16());
+    if code == KafkaCode::UNSUPPORTED_VERSION {
+        if version == 0 {
+            return Err(WireError::Kafka {
+                code,
+                context: "ApiVersions v0 (the oldest there is)".into(),
+            });
+        }
+        let listed = [0, version]
+            .into_iter()
+            .find_map(|v| decode_whole(body.clone(), v))
+            .map(|r| ApiVersionsTable::from_response(&r))
+            .and_then(|t| t.negotiate(ApiKey::ApiVersions).ok());
+        let next = match listed {
+            Some(v) if v < version => v,
+            _ => 0,
+        };
+        return Ok(Answer::Retry(next));
+    }
+    let mut body = body;
+    let response =
+        ApiVersionsResponse::decode(&mut body, version).map_err(|e| WireError::Decode {
+            what: format!("ApiVersions v{version} response"),
+            message: e.to_string(),
+        })?;
+    let code = KafkaCode(response.error_code);
+    if !code.is_ok() {
+        return Err(WireError::Kafka {
+            code,
+            context: format!("ApiVersions v{version}"),
+        });
+    }
+    Ok(Answer::Table(ApiVersionsTable::from_response(&response)))
+}
+
+/// `body` decoded as an ApiVersions response at `version`, if that uses it all.
+fn decode_whole(mut body: Bytes, version: i16) -> Option<ApiVersionsResponse> {
+    let response = ApiVersionsResponse::decode(&mut body, version).ok()?;
+    (!body.has_remaining()).then_some(response)
+}
+
+#[cfg(test)]
+#[path = "handshake_tests.rs"]
+mod tests;
