@@ -378,12 +378,21 @@ impl Fetcher {
         };
         let session = self.sessions.entry(broker).or_default();
         if let Err(code) = session.handle_response(response, in_flight.version) {
-            if code.action() != ErrorAction::ResetFetchSession {
-                self.errors.push_back(FetchError::Broker {
+            // A top-level error (or a response that does not fit the session):
+            // as Java's FetchSessionHandler, drop the response, start the
+            // session over and fetch again. Its partitions' data is not used,
+            // even where a broker (librdkafka's mock cluster) copies the error
+            // into each. Only an error that can never pass is the application's.
+            match code.action() {
+                ErrorAction::Fatal => self.errors.push_back(FetchError::Broker {
                     api: "Fetch",
                     broker,
                     code,
-                });
+                }),
+                ErrorAction::RefreshMetadata | ErrorAction::FindCoordinator => {
+                    outcome.refresh_metadata = true
+                }
+                _ => tracing::debug!(broker, %code, "fetch answered with a top-level error; fetching again"),
             }
             return outcome;
         }

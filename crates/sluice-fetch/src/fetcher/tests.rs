@@ -347,6 +347,39 @@ fn leader_moves_refresh_metadata_then_fetch_from_the_new_leader() {
 }
 
 #[test]
+fn a_response_with_a_top_level_error_is_dropped_and_retried_as_java_does() {
+    // librdkafka's mock cluster puts an injected error both at the top and in
+    // every partition. Java's FetchSessionHandler drops such a response, closes
+    // the session and fetches again; only an error that can never pass is the
+    // application's.
+    for (code, refresh) in [
+        (KafkaCode::NOT_LEADER_OR_FOLLOWER, true),
+        (KafkaCode::UNKNOWN_LEADER_EPOCH, true),
+        (KafkaCode::OFFSET_OUT_OF_RANGE, false),
+    ] {
+        let (mut f, c) = fetcher_at(config(), 5);
+        f.build_fetch(1, FETCH_VERSION, &c).unwrap();
+        f.on_fetch_response(1, &response(vec![(0, 0, None, 10)]).with_session_id(9));
+        f.build_fetch(1, FETCH_VERSION, &c).unwrap();
+        let outcome = f.on_fetch_response(
+            1,
+            &response(vec![(0, code.0, Some(batch(5, 2)), 10)]).with_error_code(code.0),
+        );
+        assert_eq!(outcome.refresh_metadata, refresh, "{code}");
+        assert!(f.poll().unwrap().is_empty(), "{code}: no error, no data");
+        assert_eq!(f.position(&tp(0)), Some(5), "{code}: position kept");
+        let next = f.build_fetch(1, FETCH_VERSION, &c).expect("fetched again");
+        assert_eq!((next.session_id, next.session_epoch), (0, 0), "{code}: full");
+    }
+    // One that can never pass reaches the application.
+    let (mut f, c) = fetcher_at(config(), 5);
+    f.build_fetch(1, FETCH_VERSION, &c).unwrap();
+    let code = KafkaCode::CLUSTER_AUTHORIZATION_FAILED;
+    f.on_fetch_response(1, &response(vec![]).with_error_code(code.0));
+    assert!(f.poll().is_err(), "{code} is surfaced");
+}
+
+#[test]
 fn a_failed_fetch_restarts_the_session_with_a_full_request() {
     let (mut f, c) = fetcher_at(config(), 0);
     f.build_fetch(1, FETCH_VERSION, &c).unwrap();
