@@ -23,6 +23,10 @@ pub struct LagArgs {
     /// The consumer group.
     #[arg(short = 'G', long = "group")]
     group: String,
+    /// Only these topics, every partition of each, committed or not
+    /// (repeatable; default: every partition the group has committed).
+    #[arg(short = 't', long = "topic")]
+    topics: Vec<String>,
     /// A client configuration property, `key=value` (repeatable).
     #[arg(short = 'X', value_name = "KEY=VALUE")]
     properties: Vec<String>,
@@ -42,12 +46,18 @@ pub async fn run(args: LagArgs) -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     let mut client = FetchClient::connect(config).await?;
-    let view = view_group(client.pool(), &args.group).await?;
+    let mut named = Vec::new();
+    for topic in &args.topics {
+        named.extend(client.partitions_for(topic).await?);
+    }
+    let view = view_group(client.pool(), &args.group, &named).await?;
     let owners = view.metrics.owners();
     let partitions: BTreeSet<TopicPartition> = view
         .committed
         .keys()
         .chain(owners.keys())
+        .chain(&named)
+        .filter(|tp| args.topics.is_empty() || args.topics.iter().any(|t| **t == *tp.topic))
         .cloned()
         .collect();
     let partitions: Vec<TopicPartition> = partitions.into_iter().collect();

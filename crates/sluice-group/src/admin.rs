@@ -11,11 +11,12 @@ use kafka_protocol::protocol::StrBytes;
 use sluice_fetch::TopicPartition;
 use sluice_fetch::cluster::BrokerAddr;
 use sluice_fetch::pool::BrokerPool;
+use sluice_wire::WireError;
 
 use crate::error::GroupError;
 use crate::membership::coordinator_answer;
 use crate::metrics::{GroupMetrics, describe_metrics};
-use crate::offsets::{OffsetAndMetadata, parse_fetch};
+use crate::offsets::{OffsetAndMetadata, fetch_request, parse_fetch};
 
 /// A group as seen from outside: its description and committed offsets.
 #[derive(Debug, Clone)]
@@ -52,23 +53,46 @@ pub async fn find_coordinator(pool: &BrokerPool, group: &str) -> Result<BrokerAd
     Ok(BrokerAddr { id, host, port })
 }
 
-/// Describes `group` and fetches every offset it has committed.
-pub async fn view_group(pool: &BrokerPool, group: &str) -> Result<GroupView, GroupError> {
+/// Describes `group` and fetches its committed offsets: for `partitions`
+/// (each listed, with `None` where nothing is committed), or, with none
+/// given, every partition it has committed an offset for.
+///
+/// A broker without DescribeGroups (librdkafka's mock cluster has none)
+/// gives an empty description (state unknown, no members) rather than an
+/// error: the offsets are still worth showing.
+pub async fn view_group(
+    pool: &BrokerPool,
+    group: &str,
+    partitions: &[TopicPartition],
+) -> Result<GroupView, GroupError> {
     let coordinator = find_coordinator(pool, group).await?;
     let conn = pool.get(&coordinator).await?;
-    let described = conn
-        .send(DescribeGroupsRequest::default().with_groups(vec![group_id(group)]))
-        .await?;
-    let metrics = describe_metrics(group, &described, Vec::new(), BTreeMap::new())?;
+    let metrics = match conn.versions().negotiate(ApiKey::DescribeGroups) {
+        Ok(version) => {
+            let request = DescribeGroupsRequest::default().with_groups(vec![group_id(group)]);
+            let described = conn.send_version(request, version).await?;
+            describe_metrics(group, &described, Vec::new(), BTreeMap::new())?
+        }
+        Err(WireError::UnsupportedApi { .. }) => {
+            tracing::warn!(
+                group,
+                broker = conn.addr(),
+                "the broker has no DescribeGroups: members and owners unknown"
+            );
+            GroupMetrics::unknown()
+        }
+        Err(e) => return Err(e.into()),
+    };
 
     let version = conn.versions().negotiate(ApiKey::OffsetFetch)?;
-    if version < 2 {
+    let request = if !partitions.is_empty() {
+        fetch_request(group, partitions, false, version)
+    } else if version < 2 {
         return Err(GroupError::State(format!(
-            "the broker's OffsetFetch v{version} cannot list all of a group's offsets (v2+ can)"
+            "the broker's OffsetFetch v{version} cannot list all of a group's offsets (v2+ can); name the topics"
         )));
-    }
-    // Topics absent (null): every partition the group has an offset for.
-    let request = if version >= 8 {
+    } else if version >= 8 {
+        // Topics absent (null): every partition the group has an offset for.
         OffsetFetchRequest::default().with_groups(vec![
             OffsetFetchRequestGroup::default()
                 .with_group_id(group_id(group))

@@ -45,6 +45,20 @@ pub struct GroupMetrics {
 }
 
 impl GroupMetrics {
+    /// A group nothing is known of (state empty, no members): what a viewer
+    /// gets from a broker that cannot describe groups.
+    pub fn unknown() -> Self {
+        GroupMetrics {
+            state: String::new(),
+            protocol: String::new(),
+            members: Vec::new(),
+            assignment: Vec::new(),
+            partitions: 0,
+            members_per_partition: None,
+            lag: BTreeMap::new(),
+        }
+    }
+
     /// The owner of each assigned partition.
     pub fn owners(&self) -> BTreeMap<TopicPartition, String> {
         self.members
