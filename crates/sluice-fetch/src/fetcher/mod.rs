@@ -144,11 +144,19 @@ impl Fetcher {
     }
 
     /// Stops fetching and returning records of `tp` until [`Fetcher::resume`].
+    ///
+    /// Its fetched-but-unreturned data is let go (and so is that of a fetch
+    /// in flight when it arrives): it would count toward `queued.max.bytes`
+    /// and hold every other partition's fetching up while the application
+    /// keeps this one paused. The position stays where the application is,
+    /// so [`Fetcher::resume`] fetches from there again (librdkafka purges a
+    /// paused partition's queue the same way).
     pub fn pause(&mut self, tp: &TopicPartition) -> Result<()> {
         self.partitions
             .get_mut(tp)
             .ok_or_else(|| FetchError::NotAssigned(tp.clone()))?
             .paused = true;
+        self.drop_buffered(|f, _| &f.tp == tp);
         Ok(())
     }
 
@@ -392,7 +400,9 @@ impl Fetcher {
                 ErrorAction::RefreshMetadata | ErrorAction::FindCoordinator => {
                     outcome.refresh_metadata = true
                 }
-                _ => tracing::debug!(broker, %code, "fetch answered with a top-level error; fetching again"),
+                _ => {
+                    tracing::debug!(broker, %code, "fetch answered with a top-level error; fetching again")
+                }
             }
             return outcome;
         }
@@ -406,8 +416,8 @@ impl Fetcher {
             let Some(state) = self.partitions.get_mut(&tp) else {
                 continue;
             };
-            if state.position.map(|p| p.offset) != Some(fetch_offset) {
-                continue; // seeked or reset while the fetch was in flight
+            if state.position.map(|p| p.offset) != Some(fetch_offset) || state.paused {
+                continue; // seeked, reset or paused while the fetch was in flight
             }
             let code = KafkaCode(data.error_code);
             if code.is_ok() && out_of_range(fetch_offset, data) {

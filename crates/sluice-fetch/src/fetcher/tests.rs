@@ -232,10 +232,43 @@ fn paused_partitions_are_neither_fetched_nor_returned() {
     assert!(!f.has_records());
     assert_eq!(f.position(&tp(0)), Some(0));
     f.resume(&tp(0)).unwrap();
+    // Fetched again from the position (the paused data was let go).
+    f.build_fetch(1, FETCH_VERSION, &c).unwrap();
+    f.on_fetch_response(1, &response(vec![(0, 0, Some(batch(0, 2)), 2)]));
     assert_eq!(offsets(&f.poll().unwrap()), vec![0, 1]);
     f.pause(&tp(0)).unwrap();
     assert!(f.fetch_targets(&c).is_empty());
     assert!(f.build_fetch(1, FETCH_VERSION, &c).is_none());
+}
+
+#[test]
+fn a_paused_partitions_buffered_data_neither_counts_nor_blocks_the_others() {
+    // queued.max.bytes is for what the application will be handed: data of a
+    // paused partition is let go (its position stays where the application
+    // is, so it is fetched again on resume), as librdkafka purges a paused
+    // partition's queue.
+    let mut f = Fetcher::new(FetchConfig {
+        queued_max_bytes: 10,
+        ..config()
+    });
+    let c = cluster(&[(0, 1), (1, 2)]);
+    f.assign([tp(0), tp(1)]);
+    f.seek(&tp(0), 0).unwrap();
+    f.seek(&tp(1), 0).unwrap();
+    f.build_fetch(1, FETCH_VERSION, &c).unwrap();
+    f.on_fetch_response(1, &response(vec![(0, 0, Some(batch(0, 2)), 2)]));
+    assert!(f.buffered_bytes() > 10);
+    f.pause(&tp(0)).unwrap();
+    assert_eq!(
+        f.buffered_bytes(),
+        0,
+        "the paused partition's data is let go"
+    );
+    assert_eq!(f.fetch_targets(&c), vec![2], "broker 2 is fetched");
+    assert_eq!(f.position(&tp(0)), Some(0));
+    f.resume(&tp(0)).unwrap();
+    let again = f.build_fetch(1, FETCH_VERSION, &c).expect("fetched again");
+    assert_eq!(again.topics[0].partitions[0].fetch_offset, 0);
 }
 
 #[test]
@@ -369,7 +402,11 @@ fn a_response_with_a_top_level_error_is_dropped_and_retried_as_java_does() {
         assert!(f.poll().unwrap().is_empty(), "{code}: no error, no data");
         assert_eq!(f.position(&tp(0)), Some(5), "{code}: position kept");
         let next = f.build_fetch(1, FETCH_VERSION, &c).expect("fetched again");
-        assert_eq!((next.session_id, next.session_epoch), (0, 0), "{code}: full");
+        assert_eq!(
+            (next.session_id, next.session_epoch),
+            (0, 0),
+            "{code}: full"
+        );
     }
     // One that can never pass reaches the application.
     let (mut f, c) = fetcher_at(config(), 5);
