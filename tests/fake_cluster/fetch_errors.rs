@@ -82,7 +82,40 @@ async fn fetches_answered_unknown_leader_epoch() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "issue 13 defect 14: throttle_time_ms is ignored; a broker throttling fetches by 400 ms got 19 fetches in 2 s"]
+async fn fetches_failing_for_a_while_are_retried_with_backoff() {
+    let c = Cluster::start("fk-f-spin", 3).await;
+    c.produce(0, 20).await;
+    let mut r = assigned(&c, "earliest").await;
+    r.until_all(&c.ends()).await;
+    // For one second every fetch is answered NOT_LEADER_OR_FOLLOWER while
+    // metadata keeps naming the same leaders (a leader election in
+    // progress). retry.backoff.ms is 50: about 20 fetches a second per broker.
+    c.broker.on(ApiKey::Fetch, |_| {
+        Control::Error(ErrorCode::NotLeaderForPartition)
+    });
+    let fetches = c.broker.request_count(ApiKey::Fetch);
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(1) {
+        r.step().await;
+    }
+    let elapsed = started.elapsed();
+    let sent = c.broker.request_count(ApiKey::Fetch) - fetches;
+    c.broker.clear_hooks();
+    c.produce(20, 10).await;
+    let ends = c.ends();
+    r.until_all(&ends).await;
+    r.reads.assert_exactly_once(&ends);
+    let allowed = 3 * (elapsed.as_millis() as usize / 50 + 2);
+    eprintln!("failing fetches: {sent} in {elapsed:?} (allowed {allowed})");
+    assert!(
+        sent <= allowed,
+        "{sent} fetches in {elapsed:?}: no backoff between failures"
+    );
+    assert!(r.poll_errors.is_empty(), "{:?}", r.poll_errors);
+    r.consumer.close().await.expect("close");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn throttled_fetches_are_waited_out() {
     const THROTTLE: Duration = Duration::from_millis(400);
     let c = Cluster::start("fk-throttle", 3).await;
