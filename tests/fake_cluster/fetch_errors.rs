@@ -40,19 +40,20 @@ async fn fetches_answered(prefix: &str, code: ErrorCode, reset: &str) {
     c.broker.on_times(ApiKey::Fetch, 3, move |_| {
         Control::DelayThen(Duration::from_secs(1), Box::new(Control::Error(code)))
     });
-    // The fetch in flight was counted when it arrived; the next three (one
-    // per broker, each held a second) are the ones answered `code`.
+    // The next three fetches to arrive take the hooks: one per broker, as a
+    // broker whose fetch is held sends no other.
     r.until("a held fetch at every broker", |_| {
-        c.broker.request_count(ApiKey::Fetch) >= fetches + 4
+        c.broker.request_count(ApiKey::Fetch) >= fetches + 3
     })
     .await;
+    let held = Instant::now();
     c.produce(40, 20).await;
-    let injected = Instant::now();
+    let produced = held.elapsed();
     let ends = c.ends();
     r.until_all(&ends).await;
     eprintln!(
-        "fetch answered {code:?} (reset {reset}): recovered {:?} after the produce, {} fetches in all; poll errors {:?}",
-        injected.elapsed(),
+        "fetch answered {code:?} (reset {reset}): produced {produced:?} into the hold, all read {:?} after the hold began, {} fetches in all; poll errors {:?}",
+        held.elapsed(),
         c.broker.request_count(ApiKey::Fetch) - fetches,
         r.poll_errors
     );
