@@ -1,5 +1,6 @@
 //! Fault scenarios around the group coordinator: it moves to another broker
-//! (the old one answers NOT_COORDINATOR), and commits answered with
+//! (the old one answers NOT_COORDINATOR), its broker goes down and comes
+//! back, and commits answered with
 //! REBALANCE_IN_PROGRESS, ILLEGAL_GENERATION, UNKNOWN_MEMBER_ID and
 //! COORDINATOR_LOAD_IN_PROGRESS.
 
@@ -56,6 +57,86 @@ async fn the_group_coordinator_moves() {
         commits.last(),
         Some(&new),
         "commits go to the new coordinator: {commits:?}"
+    );
+    for (p, end) in &ends {
+        assert_eq!(
+            c.broker.committed_offset(&group, &c.topic, *p),
+            Some(*end),
+            "partition {p}"
+        );
+    }
+    r.consumer.close().await.expect("close");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_coordinators_broker_goes_down_and_comes_back() {
+    let c = Cluster::start("fk-coord-crash", 3).await;
+    c.produce(0, 40).await;
+    let group = unique_name("fk-coord-crash");
+    let coordinator = c.broker.with_state(|s| s.group_coordinator(&group));
+    let others: Vec<i32> = (0..3).filter(|&p| c.leader(p) != coordinator).collect();
+    assert_eq!(
+        others.len(),
+        2,
+        "the coordinator leads one of the three partitions"
+    );
+    let mut r = Reader::new(c.group_member(&group, BATCH).await, true);
+    r.until_count(30).await;
+    let joins = c.broker.request_count(ApiKey::JoinGroup);
+    c.broker.crash(coordinator);
+    let crashed = Instant::now();
+
+    // A commit now fails with an error (it does not hang, and nothing is
+    // committed).
+    let before: Vec<Option<i64>> = (0..3)
+        .map(|p| c.broker.committed_offset(&group, &c.topic, p))
+        .collect();
+    let commit = r.consumer.commit_sync().await;
+    let waited = crashed.elapsed();
+    assert!(commit.is_err(), "a commit with the coordinator down fails");
+    eprintln!(
+        "coordinator down: a commit failed after {waited:?}: {}",
+        commit.unwrap_err()
+    );
+    let after: Vec<Option<i64>> = (0..3)
+        .map(|p| c.broker.committed_offset(&group, &c.topic, p))
+        .collect();
+    assert_eq!(before, after);
+
+    // The partitions on the other brokers are still read. (No commits
+    // meanwhile: each would wait its timeout.)
+    r.commit = false;
+    c.produce_on(&others, 40, 20).await;
+    let ends_up = c.ends();
+    r.until(
+        &format!("partitions {others:?} while the coordinator is down"),
+        |reads| {
+            others
+                .iter()
+                .all(|p| reads.by_partition.get(p).map_or(0, Vec::len) as i64 >= ends_up[p])
+        },
+    )
+    .await;
+    c.broker.restart(coordinator);
+    r.commit = true;
+    eprintln!(
+        "coordinator down: other partitions read {:?} after the crash",
+        crashed.elapsed()
+    );
+    let restarted = Instant::now();
+    c.produce(60, 20).await;
+    let ends = c.ends();
+    r.until_all(&ends).await;
+    r.consumer
+        .commit_sync()
+        .await
+        .expect("commit after the restart");
+    let dups = r.reads.assert_complete_with_rewinds(&ends, BATCH);
+    eprintln!(
+        "coordinator back: everything read and committed {:?} after the restart; duplicates {dups:?}; rejoins {}; poll errors {:?}",
+        restarted.elapsed(),
+        c.broker.request_count(ApiKey::JoinGroup) - joins,
+        r.poll_errors
     );
     for (p, end) in &ends {
         assert_eq!(
