@@ -400,8 +400,19 @@ impl FetchClient {
             Event::Fetched { broker, result } => match result {
                 Ok(response) => {
                     let outcome = self.fetcher.on_fetch_response(broker, &response);
+                    let mut quiet = Duration::ZERO;
                     if outcome.refresh_metadata {
                         self.cluster.request_refresh();
+                        // A partition error (leader moved, epoch behind): wait retry.backoff.ms
+                        // before fetching from this broker again, or a leader that metadata
+                        // still names is asked again at once, thousands of times a second.
+                        quiet = self.fetcher.config().retry_backoff;
+                    }
+                    // KIP-219: nothing more to a broker until its throttle time has passed.
+                    let throttle = u64::try_from(response.throttle_time_ms).unwrap_or(0);
+                    quiet = quiet.max(Duration::from_millis(throttle));
+                    if !quiet.is_zero() {
+                        self.backoff_until.insert(broker, now + quiet);
                     }
                 }
                 Err(e) => {

@@ -88,7 +88,8 @@ impl Cluster {
 
     /// Applies a Metadata response received at `now`. Leader epochs never go
     /// back: a partition whose epoch is older than the one known is stale
-    /// metadata from a lagging broker and is ignored (KIP-320).
+    /// metadata from a lagging broker and is ignored (KIP-320), unless the
+    /// topic id changed (the topic was recreated and starts over).
     pub fn apply(&mut self, response: &MetadataResponse, now: Instant) -> MetadataUpdate {
         let mut update = MetadataUpdate::default();
         for b in &response.brokers {
@@ -117,7 +118,18 @@ impl Cluster {
                 .topics
                 .get_key_value(name.as_str())
                 .map_or_else(|| Arc::from(name.as_str()), |(k, _)| k.clone());
-            let old = self.topics.get(&name);
+            let mut old = self.topics.get(&name);
+            if let Some(o) =
+                old.filter(|o| !o.id.is_nil() && !t.topic_id.is_nil() && o.id != t.topic_id)
+            {
+                // Deleted and created again: its partitions start over at leader epoch 0, so
+                // the old topic's epochs say nothing about them. Compared, they kept the dead
+                // topic's leaders and epochs for good, and every fetch was answered
+                // UNKNOWN_LEADER_EPOCH.
+                tracing::info!(topic = %name, old = %o.id, new = %t.topic_id, "topic recreated");
+                self.ids.remove(&o.id);
+                old = None;
+            }
             let mut partitions: Vec<PartitionInfo> = Vec::with_capacity(t.partitions.len());
             for p in &t.partitions {
                 let mut info = PartitionInfo {
@@ -371,6 +383,34 @@ mod tests {
         let update = c.apply(&response(1, 5, 0), now);
         assert!(update.leader_changes.is_empty());
         assert_eq!(c.leader(&TopicPartition::new("t", 0)), Some((2, 6)));
+    }
+
+    #[test]
+    fn a_recreated_topic_starts_over_at_its_own_epochs() {
+        let mut c = Cluster::new();
+        let now = Instant::now();
+        c.apply(&response(1, 5, 0), now);
+        // Deleted and created again: a new topic id, leader 2 at epoch 0. Not stale metadata.
+        let mut recreated = response(2, 0, 0);
+        recreated.topics[0].topic_id = Uuid::from_u128(8);
+        c.apply(&recreated, now);
+        assert_eq!(c.leader(&TopicPartition::new("t", 0)), Some((2, 0)));
+        assert_eq!(c.topic("t").map(|t| t.id), Some(Uuid::from_u128(8)));
+        assert_eq!(c.topic_name(&Uuid::from_u128(8)).map(|s| &**s), Some("t"));
+        assert_eq!(
+            c.topic_name(&Uuid::from_u128(7)),
+            None,
+            "the old id is gone"
+        );
+        // The new topic's own lagging answers are still ignored.
+        let with_id_8 = |leader, epoch| {
+            let mut r = response(leader, epoch, 0);
+            r.topics[0].topic_id = Uuid::from_u128(8);
+            r
+        };
+        c.apply(&with_id_8(2, 1), now);
+        c.apply(&with_id_8(1, 0), now);
+        assert_eq!(c.leader(&TopicPartition::new("t", 0)), Some((2, 1)));
     }
 
     #[test]

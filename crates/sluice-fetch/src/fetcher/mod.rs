@@ -462,22 +462,21 @@ impl Fetcher {
                     outcome.partitions_with_data += 1;
                 }
                 ErrorAction::ResetOffset => {
-                    state.verify = None;
-                    match OffsetSpec::for_reset(self.config.auto_offset_reset) {
-                        Some(spec) => {
-                            tracing::info!(%tp, fetch_offset, %code, ?spec, "resetting offset");
-                            state.position = None;
-                            state.reset = Some(spec);
-                        }
-                        None => {
-                            state.position = None;
-                            state.reset = None;
-                            self.errors.push_back(FetchError::NoOffsetForPartition {
-                                tp,
-                                offset: Some(fetch_offset),
-                            });
-                        }
-                    }
+                    // OFFSET_OUT_OF_RANGE: check the log's bounds with ListOffsets before
+                    // resetting by auto.offset.reset, as for the silent case above. An answer
+                    // for a position that is in fact inside the log (a lagging leader, a
+                    // stale answer) would otherwise rewind it (earliest: re-reads) or skip
+                    // to the end (latest: records lost). The last high watermark is no
+                    // evidence now: keep the answer's (-1 from Apache Kafka).
+                    tracing::debug!(%tp, fetch_offset, %code, "offset out of range; checking before any reset");
+                    state.high_watermark = data.high_watermark;
+                    state.position = None;
+                    state.reset = Some(OffsetSpec::Earliest);
+                    state.reset_in_flight = false;
+                    state.verify = Some(Verify {
+                        offset: fetch_offset,
+                        earliest: None,
+                    });
                 }
                 ErrorAction::RefreshMetadata | ErrorAction::FindCoordinator => {
                     outcome.refresh_metadata = true

@@ -294,7 +294,12 @@ fn out_of_range_resets_by_policy() {
         1,
         &response(vec![(0, KafkaCode::OFFSET_OUT_OF_RANGE.0, None, 10)]),
     );
-    assert!(f.offset_lookups().is_empty());
+    // The bounds are checked first (the position may be inside after all)...
+    assert_eq!(f.offset_lookups(), vec![(tp(0), OffsetSpec::Earliest)]);
+    f.on_offset_lookup(&tp(0), OffsetSpec::Earliest, listed_at(0));
+    assert_eq!(f.offset_lookups(), vec![(tp(0), OffsetSpec::Latest)]);
+    f.on_offset_lookup(&tp(0), OffsetSpec::Latest, listed_at(10));
+    // ...and it is not: with no reset policy that is an error.
     let err = f.poll().unwrap_err();
     assert!(
         matches!(&err, FetchError::NoOffsetForPartition { tp: p, offset: Some(100) } if *p == tp(0)),
@@ -307,6 +312,34 @@ fn out_of_range_resets_by_policy() {
     ));
     f.seek(&tp(0), 0).unwrap();
     assert!(f.poll().unwrap().is_empty());
+}
+
+#[test]
+fn out_of_range_for_a_position_inside_the_log_keeps_it() {
+    // OFFSET_OUT_OF_RANGE for 100 while the log is 0..150 (a lagging leader's answer): the
+    // lookups show 100 is inside, so it is kept, under either policy. Resetting at once
+    // rewound to 0 (earliest) or skipped to 150 (latest).
+    for reset in [OffsetReset::Earliest, OffsetReset::Latest] {
+        let (mut f, c) = fetcher_at(
+            FetchConfig {
+                auto_offset_reset: reset,
+                ..config()
+            },
+            100,
+        );
+        f.build_fetch(1, FETCH_VERSION, &c).unwrap();
+        f.on_fetch_response(
+            1,
+            &response(vec![(0, KafkaCode::OFFSET_OUT_OF_RANGE.0, None, -1)]),
+        );
+        assert_eq!(f.position(&tp(0)), None);
+        assert_eq!(f.offset_lookups(), vec![(tp(0), OffsetSpec::Earliest)]);
+        f.on_offset_lookup(&tp(0), OffsetSpec::Earliest, listed_at(0));
+        assert_eq!(f.offset_lookups(), vec![(tp(0), OffsetSpec::Latest)]);
+        f.on_offset_lookup(&tp(0), OffsetSpec::Latest, listed_at(150));
+        assert_eq!(f.position(&tp(0)), Some(100), "{reset:?}");
+        assert!(f.poll().unwrap().is_empty());
+    }
 }
 
 fn listed_at(offset: i64) -> std::result::Result<ListedOffset, KafkaCode> {

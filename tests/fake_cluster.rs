@@ -1,0 +1,26 @@
+//! sluice against krafka's fake Kafka cluster (krafka::testing::FakeBroker):
+//! three brokers in this process on real loopback sockets, so these tests need
+//! no external broker. The basics (consume, produce, commit, lag, the CLI) and
+//! fault scenarios (leaders moving, brokers crashing, coordinator moves,
+//! injected error codes, topology changes, throttling).
+
+#[path = "fake_cluster/harness.rs"]
+mod harness;
+
+#[path = "fake_cluster/basics.rs"]
+mod basics;
+
+#[path = "fake_cluster/cli.rs"]
+mod cli;
+
+#[path = "fake_cluster/leaders.rs"]
+mod leaders;
+
+#[path = "fake_cluster/coordinator.rs"]
+mod coordinator;
+
+#[path = "fake_cluster/fetch_errors.rs"]
+mod fetch_errors;
+
+#[path = "fake_cluster/topology.rs"]
+mod topology;
