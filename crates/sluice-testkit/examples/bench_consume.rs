@@ -57,6 +57,28 @@ struct Args {
     /// Repeatable.
     #[arg(long = "set", value_parser = parse_key_value)]
     settings: Vec<(String, String)>,
+    /// A slow application (sluice and rdkafka): after the first records it
+    /// stops polling for this many milliseconds (the client's own tasks and
+    /// threads go on), then goes on. For `scripts/bench/slow_app.py`.
+    #[arg(long, default_value_t = 0)]
+    stall_ms: u64,
+    /// A slow application: after each batch of records (a poll for sluice,
+    /// 500 messages for rdkafka) it works this many milliseconds.
+    #[arg(long, default_value_t = 0)]
+    work_ms: u64,
+}
+
+impl Args {
+    /// How long the application works after a batch: the one stall after
+    /// the first records, then `work_ms` each time.
+    fn pause(&self, tally: &Tally, stalled: &mut bool) -> Duration {
+        if tally.records == 0 {
+            return Duration::ZERO;
+        }
+        let stall = if *stalled { 0 } else { self.stall_ms };
+        *stalled = true;
+        Duration::from_millis(stall + self.work_ms)
+    }
 }
 
 fn parse_key_value(s: &str) -> Result<(String, String), String> {
@@ -152,6 +174,7 @@ async fn sluice_read(args: &Args, deadline: Instant) -> Result<Tally, String> {
         .await
         .map_err(|e| e.to_string())?;
     let mut tally = Tally::default();
+    let mut stalled = false;
     while tally.records < args.records && Instant::now() < deadline {
         let records = consumer
             .poll(Duration::from_millis(500))
@@ -163,6 +186,11 @@ async fn sluice_read(args: &Args, deadline: Instant) -> Result<Tally, String> {
                 r.offset,
                 r.value.as_ref().map_or(0, |v| v.len()),
             )?;
+        }
+        let pause = args.pause(&tally, &mut stalled);
+        if !records.is_empty() && !pause.is_zero() {
+            // The runtime's other tasks (fetches in flight) run meanwhile.
+            tokio::time::sleep(pause).await;
         }
     }
     Ok(tally)
@@ -194,11 +222,18 @@ fn rdkafka_read(args: &Args, deadline: Instant) -> Result<Tally, String> {
     }
     consumer.assign(&list).map_err(|e| e.to_string())?;
     let mut tally = Tally::default();
+    let mut stalled = false;
     while tally.records < args.records && Instant::now() < deadline {
         match consumer.poll(Duration::from_millis(500)) {
             None => {}
             Some(Err(e)) => return Err(e.to_string()),
-            Some(Ok(m)) => tally.add(m.partition(), m.offset(), m.payload_len())?,
+            Some(Ok(m)) => {
+                tally.add(m.partition(), m.offset(), m.payload_len())?;
+                if tally.records % 500 == 1 {
+                    // librdkafka's threads go on fetching meanwhile.
+                    std::thread::sleep(args.pause(&tally, &mut stalled));
+                }
+            }
         }
     }
     Ok(tally)
