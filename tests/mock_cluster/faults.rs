@@ -21,6 +21,27 @@ async fn assigned(mock: &Mock, topic: &str, n: i32, pairs: &[(&str, &str)]) -> C
     consumer
 }
 
+/// An assigned consumer of a new `n`-partition topic of `per_partition`
+/// records each (leaders as the mock places them), polled until it has read
+/// `first` records.
+async fn reading(
+    mock: &Mock,
+    prefix: &str,
+    n: i32,
+    per_partition: usize,
+    first: usize,
+) -> (String, Consumer, Reads) {
+    let topic = mock.topic(prefix, n);
+    mock.produce(&topic, n, per_partition);
+    let mut consumer = assigned(mock, &topic, n, &[("max.poll.records", "100")]).await;
+    let mut reads = Reads::default();
+    poll_until(&mut consumer, &mut reads, Duration::from_secs(30), |r| {
+        r.total() >= first
+    })
+    .await;
+    (topic, consumer, reads)
+}
+
 /// A group member subscribed to `topic` whose polls return at most [`MAX_POLL`] records.
 async fn member(mock: &Mock, topic: &str, group: &str) -> Consumer {
     let max = MAX_POLL.to_string();
@@ -195,7 +216,6 @@ async fn commits_answered_with_group_errors_are_retried_or_surfaced_and_nothing_
             assert!(!err.to_string().is_empty());
         }
         read_and_commit_all(&mut consumer, &mut reads, &topic, 2, 200).await;
-        eprintln!("{error:?}: read {:?}", reads.summary());
         let rewinds = reads.assert_all_in_order(2, 200, MAX_POLL as i64 + 1);
         if retriable {
             assert_eq!(rewinds, 0, "{error:?}: nothing read twice");
@@ -208,14 +228,7 @@ async fn commits_answered_with_group_errors_are_retried_or_surfaced_and_nothing_
 async fn fetches_answered_with_errors_at_the_top_level_are_retried_without_loss() {
     use RDKafkaRespErr::*;
     let mock = Mock::start();
-    let topic = mock.topic("mock-fetch-errors", 3);
-    mock.produce(&topic, 3, 300);
-    let mut consumer = assigned(&mock, &topic, 3, &[("max.poll.records", "100")]).await;
-    let mut reads = Reads::default();
-    poll_until(&mut consumer, &mut reads, Duration::from_secs(30), |r| {
-        r.total() >= 100
-    })
-    .await;
+    let (_, mut consumer, mut reads) = reading(&mock, "mock-fetch-errors", 3, 300, 100).await;
     mock.cluster.request_errors(
         RDKafkaApiKey::Fetch,
         &[
@@ -238,14 +251,7 @@ async fn fetches_answered_with_errors_at_the_top_level_are_retried_without_loss(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_position_the_broker_answers_out_of_range_resets_to_earliest_once() {
     let mock = Mock::start();
-    let topic = mock.topic("mock-out-of-range", 1);
-    mock.produce(&topic, 1, 300);
-    let mut consumer = assigned(&mock, &topic, 1, &[("max.poll.records", "100")]).await;
-    let mut reads = Reads::default();
-    poll_until(&mut consumer, &mut reads, Duration::from_secs(30), |r| {
-        r.total() >= 100
-    })
-    .await;
+    let (topic, mut consumer, mut reads) = reading(&mock, "mock-out-of-range", 1, 300, 100).await;
     let before = reads.total();
     // A position the log does not have: the broker answers the partition
     // OFFSET_OUT_OF_RANGE (the mock puts an injected error at the top level

@@ -241,12 +241,9 @@ fn paused_partitions_are_neither_fetched_nor_returned() {
     assert!(f.build_fetch(1, FETCH_VERSION, &c).is_none());
 }
 
-#[test]
-fn a_paused_partitions_buffered_data_neither_counts_nor_blocks_the_others() {
-    // queued.max.bytes is for what the application will be handed: data of a
-    // paused partition is let go (its position stays where the application
-    // is, so it is fetched again on resume), as librdkafka purges a paused
-    // partition's queue.
+/// `tp(0)` (leader 1) and `tp(1)` (leader 2) at 0, queued.max.bytes 10,
+/// and a fetch from broker 1 buffered: the buffer is full.
+fn buffer_full() -> (Fetcher, Cluster) {
     let mut f = Fetcher::new(FetchConfig {
         queued_max_bytes: 10,
         ..config()
@@ -258,6 +255,16 @@ fn a_paused_partitions_buffered_data_neither_counts_nor_blocks_the_others() {
     f.build_fetch(1, FETCH_VERSION, &c).unwrap();
     f.on_fetch_response(1, &response(vec![(0, 0, Some(batch(0, 2)), 2)]));
     assert!(f.buffered_bytes() > 10);
+    (f, c)
+}
+
+#[test]
+fn a_paused_partitions_buffered_data_neither_counts_nor_blocks_the_others() {
+    // queued.max.bytes is for what the application will be handed: data of a
+    // paused partition is let go (its position stays where the application
+    // is, so it is fetched again on resume), as librdkafka purges a paused
+    // partition's queue.
+    let (mut f, c) = buffer_full();
     f.pause(&tp(0)).unwrap();
     assert_eq!(
         f.buffered_bytes(),
@@ -475,17 +482,7 @@ fn a_seek_while_a_fetch_is_in_flight_discards_its_data() {
 
 #[test]
 fn buffered_bytes_put_back_pressure_on_fetching() {
-    let mut f = Fetcher::new(FetchConfig {
-        queued_max_bytes: 10,
-        ..config()
-    });
-    let c = cluster(&[(0, 1), (1, 2)]);
-    f.assign([tp(0), tp(1)]);
-    f.seek(&tp(0), 0).unwrap();
-    f.seek(&tp(1), 0).unwrap();
-    f.build_fetch(1, FETCH_VERSION, &c).unwrap();
-    f.on_fetch_response(1, &response(vec![(0, 0, Some(batch(0, 2)), 2)]));
-    assert!(f.buffered_bytes() > 10);
+    let (mut f, c) = buffer_full();
     assert!(
         f.fetch_targets(&c).is_empty(),
         "broker 2 waits while the buffer is full"
