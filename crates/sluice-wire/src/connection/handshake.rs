@@ -59,7 +59,6 @@ pub(super) async fn api_versions(
     })
 }
 
-
 /// What one ApiVersions answer tells the handshake.
 #[derive(Debug, PartialEq)]
 pub(super) enum Answer {

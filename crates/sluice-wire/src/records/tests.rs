@@ -434,10 +434,7 @@ fn legacy_crc_errors_and_nested_compression_are_rejected() {
 }
 
 fn captured(path: &str) -> Bytes {
-    let dir = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../fixtures/captured"
-    );
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/captured");
     let full = format!("{dir}/{path}");
     Bytes::from(
         std::fs::read(&full).unwrap_or_else(|e| {
