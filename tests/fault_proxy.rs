@@ -77,7 +77,7 @@ async fn until(limit: Duration, what: impl Fn() -> String, mut cond: impl FnMut(
 }
 
 /// Cuts proxied connections one at a time until stopped, alternating
-/// directions, each after a random number of bytes (up to 600 toward the
+/// directions, each after a random number of bytes (up to 400 toward the
 /// broker, 6000 toward the client); the next cut is armed when the last has
 /// fired. Stopping disarms the armed one; the task returns the cuts made.
 struct Chaos {
@@ -95,7 +95,7 @@ impl Chaos {
                 let (direction, most) = if done.len() % 2 == 0 {
                     (Direction::ToClient, 6_000)
                 } else {
-                    (Direction::ToBroker, 600)
+                    (Direction::ToBroker, 400)
                 };
                 let after = 1 + rng.below(most);
                 let before = proxy.stats().cuts;
