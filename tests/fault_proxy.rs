@@ -476,3 +476,80 @@ async fn clients_whose_first_answers_are_cut_start_on_a_fresh_connection() {
         panic!("a producer whose ApiVersions answer is cut fails to start: {e}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_consumer_rides_out_a_stall_and_a_blackhole() {
+    let conn = connect("it-fault-stall").await;
+    let partitions = 2;
+    let topic = TempTopic::create(&conn, "it-fault-stall", partitions).await;
+    let group = unique_name("it-fault-stall");
+    orders(&topic.name, ROUND, 0, true);
+    let proxy = Arc::new(FaultProxy::start(&bootstrap()).await.unwrap());
+    let log: Arc<Mutex<Log>> = Arc::default();
+    let (stop_tx, stop) = watch::channel(false);
+    let reader = member(&proxy.addr(), &group, &topic.name, log.clone(), stop).await;
+    let limit = Duration::from_secs(120);
+    let status = || {
+        let l = log.lock().unwrap();
+        format!(
+            "{} records, errors {:?}, proxy {:?}",
+            l.distinct(),
+            l.errors,
+            proxy.stats()
+        )
+    };
+    until(limit, status, || log.lock().unwrap().distinct() >= ROUND).await;
+    let produce = |round: usize| {
+        let name = topic.name.clone();
+        tokio::task::spawn_blocking(move || orders(&name, ROUND, round * ROUND, true))
+    };
+
+    // Answers stall (for as long as producing the next round takes, well under the
+    // request timeout): nothing gets through until they resume, then everything does.
+    proxy.set(Fault::Stall(Direction::ToClient));
+    let answered = proxy.stats().to_client;
+    produce(1).await.unwrap();
+    assert_eq!(
+        proxy.stats().to_client,
+        answered,
+        "nothing answered while stalled"
+    );
+    assert_eq!(log.lock().unwrap().distinct(), ROUND);
+    proxy.resume(Direction::ToClient);
+    until(limit, status, || {
+        log.lock().unwrap().distinct() >= 2 * ROUND
+    })
+    .await;
+
+    // Every connection cut, and the new ones swallowed, until the network comes back.
+    proxy.set(Fault::Blackhole);
+    proxy.cut_all();
+    produce(2).await.unwrap();
+    until(limit, status, || proxy.stats().blackholed >= 2).await;
+    proxy.clear();
+    proxy.cut_all();
+    until(limit, status, || {
+        log.lock().unwrap().distinct() >= 3 * ROUND
+    })
+    .await;
+    stop_tx.send(true).unwrap();
+    reader.await.unwrap();
+    eprintln!("proxy {:?}", proxy.stats());
+
+    let log = std::mem::take(&mut *log.lock().unwrap());
+    assert!(log.errors.is_empty(), "errors: {:?}", log.errors);
+    let ends = end_offsets(&topic.name).await;
+    let read: BTreeSet<(i32, i64)> = log.records.iter().map(|&(p, o, _)| (p, o)).collect();
+    let produced: BTreeSet<(i32, i64)> = ends
+        .iter()
+        .flat_map(|(&p, &end)| (0..end).map(move |o| (p, o)))
+        .collect();
+    assert_eq!(read, produced, "every record read, nothing else");
+    assert_eq!(produced.len(), 3 * ROUND);
+    assert_eq!(
+        committed(&group, &topic.name, partitions).await,
+        ends,
+        "committed offsets reach the end"
+    );
+    topic.delete().await;
+}
