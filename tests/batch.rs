@@ -5,107 +5,22 @@
 //! the run with nothing committed past it.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use serde_json::Value;
 use sluice_batch::{Batch, BatchConfig, BatchError, Output, Pipeline, sync_fn};
-use sluice_fetch::offsets::OffsetSpec;
-use sluice_fetch::{FetchClient, FetchConfig, TopicPartition};
+use sluice_fetch::{FetchConfig, TopicPartition};
 use sluice_group::{GroupConfig, GroupConsumer};
-use sluice_integration::{TempTopic, bootstrap, connect, run_peer, sluice_bin, unique_name};
+use sluice_integration::{
+    Killed, TempTopic, batch_command, bootstrap, connect, orders, records_in, results_until,
+    unique_name,
+};
 use sluice_produce::{Producer, ProducerConfig};
-use tokio::time::Instant;
 
 const BATCH: usize = 100;
-
-fn orders(topic: &str, count: usize, first: usize, one_per_batch: bool) -> Value {
-    let mode = if one_per_batch {
-        "one-per-batch"
-    } else {
-        "batched"
-    };
-    let truth = run_peer(
-        "rdkafka_orders.py",
-        &[
-            &bootstrap(),
-            topic,
-            &count.to_string(),
-            &first.to_string(),
-            mode,
-        ],
-    );
-    serde_json::from_str(truth.trim()).expect("truth JSON")
-}
-
-fn batch_command(input: &str, group: &str, output: &str, exit: bool) -> Command {
-    let mut cmd = Command::new(sluice_bin());
-    cmd.args([
-        "batch",
-        "-b",
-        &bootstrap(),
-        "-t",
-        input,
-        "-G",
-        group,
-        "--to",
-        output,
-    ])
-    .args(["--batch-size", &BATCH.to_string(), "--linger-ms", "200"])
-    .args([
-        "--compute",
-        "stats:amount",
-        "--compute",
-        "sum-by:user:amount",
-    ])
-    .args([
-        "-X",
-        "session.timeout.ms=6000",
-        "-X",
-        "heartbeat.interval.ms=500",
-    ])
-    .args(["-X", "producer.acks=all"]);
-    if exit {
-        cmd.arg("-e");
-    }
-    cmd
-}
-
-/// Reads result records from `topic` until `done` says enough (60 s at most).
-async fn results_until(topic: &str, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
-    let config = FetchConfig::default()
-        .with_pairs([
-            ("bootstrap.servers", bootstrap().as_str()),
-            ("fetch.max.wait.ms", "100"),
-        ])
-        .unwrap();
-    let mut client = FetchClient::connect(config).await.unwrap();
-    let tps = client.partitions_for(topic).await.unwrap();
-    client.assign(tps.clone());
-    for tp in &tps {
-        client.seek_to(tp, OffsetSpec::Earliest).unwrap();
-    }
-    let mut out = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !done(&out) {
-        assert!(
-            Instant::now() < deadline,
-            "only {} results after 60 s",
-            out.len()
-        );
-        for r in client.poll(Duration::from_millis(200)).await.unwrap() {
-            out.push(serde_json::from_slice(r.value.as_deref().unwrap()).unwrap());
-        }
-    }
-    client.close().await;
-    out
-}
-
-fn records_in(results: &[Value]) -> u64 {
-    results.iter().map(|r| r["records"].as_u64().unwrap()).sum()
-}
 
 fn close(a: f64, b: f64) -> bool {
     (a - b).abs() <= 1e-6 * a.abs().max(1.0)
@@ -118,9 +33,16 @@ async fn sluice_batch_gives_the_true_counts_and_sums() {
     let output = TempTopic::create(&conn, "it-batch-out", 1).await;
     let truth = orders(&input.name, 5000, 0, false);
 
-    let status = batch_command(&input.name, &unique_name("it-batch"), &output.name, true)
-        .status()
-        .expect("sluice batch runs");
+    let status = batch_command(
+        &bootstrap(),
+        BATCH,
+        &input.name,
+        &unique_name("it-batch"),
+        &output.name,
+        true,
+    )
+    .status()
+    .expect("sluice batch runs");
     assert!(status.success(), "sluice batch -e: {status}");
 
     let results = results_until(&output.name, |r| records_in(r) >= 5000).await;
@@ -167,16 +89,6 @@ async fn sluice_batch_gives_the_true_counts_and_sums() {
     output.delete().await;
 }
 
-/// Kills the child on drop, so a failed assertion leaves no process behind.
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_process_killed_mid_run_counts_everything_at_least_once() {
     let conn = connect("sluice-it-batch-kill").await;
@@ -188,10 +100,17 @@ async fn a_batch_process_killed_mid_run_counts_everything_at_least_once() {
     // producer's batches, which tansu 0.6 cannot serve (see rdkafka_orders.py).
     orders(&input.name, n / 2, 0, true);
 
-    let child = batch_command(&input.name, &group, &output.name, false)
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("sluice batch starts");
+    let child = batch_command(
+        &bootstrap(),
+        BATCH,
+        &input.name,
+        &group,
+        &output.name,
+        false,
+    )
+    .stdout(Stdio::null())
+    .spawn()
+    .expect("sluice batch starts");
     let mut child = Killed(child);
     // Some results are out (so it is mid-run), then SIGKILL: no LeaveGroup, no last commit.
     let before = results_until(&output.name, |r| r.len() >= 5).await.len();
@@ -200,7 +119,7 @@ async fn a_batch_process_killed_mid_run_counts_everything_at_least_once() {
     // The rest of the input arrives while it is down.
     orders(&input.name, n / 2, n / 2, true);
 
-    let status = batch_command(&input.name, &group, &output.name, true)
+    let status = batch_command(&bootstrap(), BATCH, &input.name, &group, &output.name, true)
         .status()
         .expect("sluice batch runs again");
     assert!(status.success(), "restarted sluice batch -e: {status}");

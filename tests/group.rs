@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use sluice_fetch::{FetchConfig, TopicPartition};
 use sluice_group::{GroupConfig, GroupConsumer, OffsetAndMetadata, Offsets};
-use sluice_integration::{TempTopic, bootstrap, connect, run_peer, sluice_bin, unique_name};
+use sluice_integration::{
+    TempTopic, bootstrap, connect, member_configs, run_peer, sluice_bin, unique_name,
+};
 use tokio::sync::{Notify, watch};
 use tokio::time::Instant;
 
@@ -42,25 +44,7 @@ fn produce(topic: &str, partitions: i32, count: usize) {
 }
 
 fn configs(group: &str, strategy: &str) -> (FetchConfig, GroupConfig) {
-    let fetch = FetchConfig::default()
-        .with_pairs([
-            ("bootstrap.servers", bootstrap().as_str()),
-            ("client.id", "sluice-member"),
-            ("auto.offset.reset", "earliest"),
-            ("fetch.max.wait.ms", "200"),
-        ])
-        .unwrap();
-    let mut g = GroupConfig::default();
-    for (k, v) in [
-        ("group.id", group),
-        ("session.timeout.ms", "6000"),
-        ("heartbeat.interval.ms", "1000"),
-        ("partition.assignment.strategy", strategy),
-        ("enable.auto.commit", "false"),
-    ] {
-        assert!(g.set(k, v).unwrap());
-    }
-    (fetch, g)
+    member_configs(&bootstrap(), group, strategy)
 }
 
 /// A sluice member polling in a task: records go to `seen`, its assignment

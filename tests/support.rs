@@ -5,16 +5,21 @@
 //! `SLUICE_BOOTSTRAP`; `KAFKA_BOOTSTRAP` points it at any other broker.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, Command};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::delete_topics_request::DeleteTopicState;
 use kafka_protocol::messages::{CreateTopicsRequest, DeleteTopicsRequest, TopicName};
 use kafka_protocol::protocol::StrBytes;
+use serde_json::Value;
+use sluice_fetch::offsets::OffsetSpec;
+use sluice_fetch::{FetchClient, FetchConfig};
+use sluice_group::GroupConfig;
 use sluice_wire::KafkaCode;
 use sluice_wire::connection::{Connection, ConnectionConfig};
+use tokio::time::Instant;
 
 /// The broker's bootstrap address (`SLUICE_BOOTSTRAP`, else `KAFKA_BOOTSTRAP`).
 ///
@@ -75,6 +80,143 @@ pub fn run_peer(script: &str, args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).expect("peer output is UTF-8")
+}
+
+/// Writes `count` JSON order events numbered from `first` with librdkafka
+/// (tests/peers/rdkafka_orders.py; `one_per_batch` makes every record its
+/// own batch) and returns the truth the batch computations must reproduce:
+/// `{"count": N, "sum": total amount, "by_user": {user: sum}}`.
+pub fn orders(topic: &str, count: usize, first: usize, one_per_batch: bool) -> Value {
+    let mode = if one_per_batch {
+        "one-per-batch"
+    } else {
+        "batched"
+    };
+    let truth = run_peer(
+        "rdkafka_orders.py",
+        &[
+            &bootstrap(),
+            topic,
+            &count.to_string(),
+            &first.to_string(),
+            mode,
+        ],
+    );
+    serde_json::from_str(truth.trim()).expect("truth JSON")
+}
+
+/// Reads JSON result records from `topic` (straight from the broker) until
+/// `done` says enough (60 s at most).
+pub async fn results_until(topic: &str, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+    let config = FetchConfig::default()
+        .with_pairs([
+            ("bootstrap.servers", bootstrap().as_str()),
+            ("fetch.max.wait.ms", "100"),
+        ])
+        .unwrap();
+    let mut client = FetchClient::connect(config).await.unwrap();
+    let tps = client.partitions_for(topic).await.unwrap();
+    client.assign(tps.clone());
+    for tp in &tps {
+        client.seek_to(tp, OffsetSpec::Earliest).unwrap();
+    }
+    let mut out = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !done(&out) {
+        assert!(
+            Instant::now() < deadline,
+            "only {} results after 60 s",
+            out.len()
+        );
+        for r in client.poll(Duration::from_millis(200)).await.unwrap() {
+            out.push(serde_json::from_slice(r.value.as_deref().unwrap()).unwrap());
+        }
+    }
+    client.close().await;
+    out
+}
+
+/// The input records `sluice batch` results say they cover (their `records`).
+pub fn records_in(results: &[Value]) -> u64 {
+    results.iter().map(|r| r["records"].as_u64().unwrap()).sum()
+}
+
+/// A child process killed on drop, so a failed assertion leaves no process
+/// behind.
+pub struct Killed(pub Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `sluice batch` reading `input` as `group` (bootstrapping from
+/// `bootstrap`) in batches of `batch_size` records (linger 200 ms), computing
+/// `stats:amount` and `sum-by:user:amount` into `output` with acks=all;
+/// `exit` adds `-e` (end once drained).
+pub fn batch_command(
+    bootstrap: &str,
+    batch_size: usize,
+    input: &str,
+    group: &str,
+    output: &str,
+    exit: bool,
+) -> Command {
+    let mut cmd = Command::new(sluice_bin());
+    cmd.args([
+        "batch", "-b", bootstrap, "-t", input, "-G", group, "--to", output,
+    ])
+    .args([
+        "--batch-size",
+        &batch_size.to_string(),
+        "--linger-ms",
+        "200",
+    ])
+    .args([
+        "--compute",
+        "stats:amount",
+        "--compute",
+        "sum-by:user:amount",
+    ])
+    .args([
+        "-X",
+        "session.timeout.ms=6000",
+        "-X",
+        "heartbeat.interval.ms=500",
+    ])
+    .args(["-X", "producer.acks=all"]);
+    if exit {
+        cmd.arg("-e");
+    }
+    cmd
+}
+
+/// The configuration of a group member in the suite, bootstrapping from
+/// `bootstrap`: earliest, fetch.max.wait.ms 200, session.timeout.ms 6000
+/// (tansu's first JoinGroup waits about half of it), heartbeats every
+/// second, `strategy` as assignor, no auto-commit.
+pub fn member_configs(bootstrap: &str, group: &str, strategy: &str) -> (FetchConfig, GroupConfig) {
+    let fetch = FetchConfig::default()
+        .with_pairs([
+            ("bootstrap.servers", bootstrap),
+            ("client.id", "sluice-member"),
+            ("auto.offset.reset", "earliest"),
+            ("fetch.max.wait.ms", "200"),
+        ])
+        .unwrap();
+    let mut g = GroupConfig::default();
+    for (k, v) in [
+        ("group.id", group),
+        ("session.timeout.ms", "6000"),
+        ("heartbeat.interval.ms", "1000"),
+        ("partition.assignment.strategy", strategy),
+        ("enable.auto.commit", "false"),
+    ] {
+        assert!(g.set(k, v).unwrap());
+    }
+    (fetch, g)
 }
 
 /// Connects to the bootstrap broker with a client id naming the test.

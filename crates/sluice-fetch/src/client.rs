@@ -95,12 +95,27 @@ impl FetchClient {
     }
 
     /// Fetches metadata for the topics of interest now and waits for it.
+    /// A connection that breaks before the answer is in (cut, reset) is
+    /// replaced and asked again, until `request.timeout.ms` has passed.
     pub async fn refresh_metadata(&mut self) -> Result<()> {
         let request = Cluster::request_for(Some(self.topics.iter().map(String::as_str)));
-        let conn = self.pool.bootstrap().await?;
-        let response = conn.send(request).await?;
-        self.cluster.apply(&response, Instant::now().into_std());
-        Ok(())
+        let config = self.fetcher.config();
+        let deadline = Instant::now() + config.request_timeout;
+        loop {
+            let conn = self.pool.bootstrap().await?;
+            match conn.send(request.clone()).await {
+                Ok(response) => {
+                    self.cluster.apply(&response, Instant::now().into_std());
+                    return Ok(());
+                }
+                // The answer was lost with the connection, not refused: ask again.
+                Err(e) if conn.is_poisoned() && Instant::now() < deadline => {
+                    tracing::warn!(error = %e, "metadata request lost with its connection; retrying");
+                    tokio::time::sleep(config.retry_backoff).await;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
     }
 
     /// The partitions of `topic`, loading its metadata if needed. An unknown

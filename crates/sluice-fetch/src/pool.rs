@@ -4,7 +4,9 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
+use sluice_wire::WireError;
 use sluice_wire::connection::{Connection, ConnectionConfig};
 use tokio::sync::Mutex as AsyncMutex;
 
@@ -47,7 +49,7 @@ impl BrokerPool {
         }
         let mut last = String::from("no bootstrap servers configured");
         for addr in &self.bootstrap {
-            match Connection::connect(addr, self.config.clone()).await {
+            match connect(addr, &self.config).await {
                 Ok(conn) => {
                     *slot = Some((addr.clone(), conn.clone()));
                     return Ok(conn);
@@ -79,7 +81,7 @@ impl BrokerPool {
             }
             conn.close().await;
         }
-        let conn = Connection::connect(&addr, self.config.clone()).await?;
+        let conn = connect(&addr, &self.config).await?;
         *slot = Some((addr, conn.clone()));
         Ok(conn)
     }
@@ -107,6 +109,27 @@ impl BrokerPool {
             if let Some((_, conn)) = slot.lock().await.take() {
                 conn.close().await;
             }
+        }
+    }
+}
+
+/// Connects to `addr`. A connection that was made but broke during the
+/// ApiVersions handshake (its answer cut off or reset) is made again, until
+/// `socket.connection.setup.timeout.ms` has passed; a broker that cannot be
+/// reached at all fails at once, as before.
+async fn connect(addr: &str, config: &ConnectionConfig) -> sluice_wire::Result<Connection> {
+    let deadline = tokio::time::Instant::now() + config.connect_timeout;
+    let mut backoff = Duration::from_millis(20);
+    loop {
+        match Connection::connect(addr, config.clone()).await {
+            Err(e @ (WireError::Poisoned { .. } | WireError::ConnectionClosed { .. }))
+                if tokio::time::Instant::now() + backoff < deadline =>
+            {
+                tracing::warn!(%addr, error = %e, "connection broke during its handshake; reconnecting");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(1));
+            }
+            result => return result,
         }
     }
 }

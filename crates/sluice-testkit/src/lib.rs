@@ -1,6 +1,9 @@
 //! Test and benchmark tools for sluice: the fixture format for recorded
-//! protocol exchanges, a recording proxy, a replay broker, and a reader for
-//! packet captures of Kafka traffic.
+//! protocol exchanges, a recording proxy, a replay broker, a reader for
+//! packet captures of Kafka traffic, and a fault-injecting proxy
+//! ([`fault_proxy`]: cuts connections after N bytes either way, adds
+//! latency, swallows new connections, stalls a direction) for testing how
+//! clients survive a bad network.
 //!
 //! ```
 //! use sluice_testkit::fixture::{Fixture, FORMAT};
@@ -16,6 +19,7 @@
 //! ```
 
 pub mod bench_broker;
+pub mod fault_proxy;
 pub mod fixture;
 pub mod pcap;
 pub mod proxy;

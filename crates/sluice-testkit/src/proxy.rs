@@ -18,7 +18,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
 use crate::fixture::{Exchange, FORMAT, Fixture};
-use crate::rewrite::advertise;
+use crate::rewrite::for_client;
 
 /// The exchanges recorded so far.
 #[derive(Debug, Default)]
@@ -174,21 +174,7 @@ async fn proxy_connection(
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
                     .remove(&corr);
-                let out = match &entry {
-                    Some(e) => advertise(
-                        &frame,
-                        e.api,
-                        e.version,
-                        &me.ip().to_string(),
-                        i32::from(me.port()),
-                    ),
-                    None => None,
-                }
-                .unwrap_or_else(|| {
-                    let mut whole = BytesMut::with_capacity(frame.len() + 4);
-                    sluice_wire::frame::encode_frame(&mut whole, &frame);
-                    whole
-                });
+                let out = for_client(&frame, entry.as_ref().map(|e| (e.api, e.version)), me);
                 if let Some(e) = entry {
                     recorder.push(
                         e.seq,

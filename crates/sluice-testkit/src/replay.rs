@@ -22,7 +22,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
 use crate::fixture::{Exchange, Fixture};
-use crate::rewrite::advertise;
+use crate::rewrite::for_client;
 
 #[derive(Debug, Default)]
 struct State {
@@ -158,18 +158,7 @@ fn answer(state: &Mutex<State>, frame: Bytes, me: SocketAddr) -> Result<BytesMut
     let mut frame = BytesMut::from(&recorded[..]);
     frame[..4].copy_from_slice(&req.correlation_id.to_be_bytes());
     let frame = frame.freeze();
-    Ok(advertise(
-        &frame,
-        req.api_key,
-        req.api_version,
-        &me.ip().to_string(),
-        i32::from(me.port()),
-    )
-    .unwrap_or_else(|| {
-        let mut out = BytesMut::with_capacity(frame.len() + 4);
-        sluice_wire::frame::encode_frame(&mut out, &frame);
-        out
-    }))
+    Ok(for_client(&frame, Some((req.api_key, req.api_version)), me))
 }
 
 async fn serve(

@@ -2,6 +2,8 @@
 //! so a client keeps talking to a proxy or replay broker instead of the
 //! broker behind it.
 
+use std::net::SocketAddr;
+
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, ResponseKind};
 use kafka_protocol::protocol::StrBytes;
@@ -51,4 +53,27 @@ pub fn advertise(
         version,
         &body,
     ))
+}
+
+/// The bytes to send the client for response `frame` (without size prefix)
+/// from a broker that `me` stands in for: for a Metadata or FindCoordinator
+/// response (`request` names the API and version it answers), re-encoded
+/// with every broker address replaced by `me`; otherwise the frame as it
+/// was, with its size prefix.
+pub fn for_client(frame: &Bytes, request: Option<(ApiKey, i16)>, me: SocketAddr) -> BytesMut {
+    request
+        .and_then(|(api, version)| {
+            advertise(
+                frame,
+                api,
+                version,
+                &me.ip().to_string(),
+                i32::from(me.port()),
+            )
+        })
+        .unwrap_or_else(|| {
+            let mut whole = BytesMut::with_capacity(frame.len() + 4);
+            sluice_wire::frame::encode_frame(&mut whole, frame);
+            whole
+        })
 }
