@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use krafka::error::ErrorCode;
 use krafka::testing::{ApiKey, Control};
+use sluice::TopicPartition;
 use sluice_integration::unique_name;
 
 use super::harness::{Cluster, Reader};
@@ -93,15 +94,30 @@ async fn the_coordinators_broker_goes_down_and_comes_back() {
         .collect();
     let commit = r.consumer.commit_sync().await;
     let waited = crashed.elapsed();
-    assert!(commit.is_err(), "a commit with the coordinator down fails");
-    eprintln!(
-        "coordinator down: a commit failed after {waited:?}: {}",
-        commit.unwrap_err()
-    );
     let after: Vec<Option<i64>> = (0..3)
         .map(|p| c.broker.committed_offset(&group, &c.topic, p))
         .collect();
-    assert_eq!(before, after);
+    match commit {
+        Err(e) => {
+            eprintln!("coordinator down: a commit failed after {waited:?}: {e}");
+            assert_eq!(before, after, "a failed commit committed nothing");
+        }
+        // The fake aborts a crashed broker's connection tasks, and one busy
+        // with our request at that moment still answers it (seen on a loaded
+        // machine): then the commit did land, and says so truly.
+        Ok(()) => {
+            let positions: Vec<Option<i64>> = (0..3)
+                .map(|p| {
+                    r.consumer
+                        .position(&TopicPartition::new(c.topic.as_str(), p))
+                })
+                .collect();
+            assert_eq!(
+                after, positions,
+                "a commit that succeeded holds the positions"
+            );
+        }
+    }
 
     // The partitions on the other brokers are still read. (No commits
     // meanwhile: each would wait its timeout.)
