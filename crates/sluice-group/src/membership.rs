@@ -15,17 +15,12 @@
 //! ```
 
 use std::collections::{BTreeMap, VecDeque};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use bytes::Bytes;
-use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
-use kafka_protocol::messages::leave_group_request::MemberIdentity;
-use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
 use kafka_protocol::messages::{
-    FindCoordinatorRequest, FindCoordinatorResponse, GroupId, HeartbeatRequest, HeartbeatResponse,
+    FindCoordinatorRequest, FindCoordinatorResponse, HeartbeatRequest, HeartbeatResponse,
     JoinGroupRequest, JoinGroupResponse, LeaveGroupRequest, SyncGroupRequest, SyncGroupResponse,
 };
-use kafka_protocol::protocol::StrBytes;
 use sluice_fetch::TopicPartition;
 use sluice_fetch::cluster::BrokerAddr;
 use sluice_wire::{ErrorAction, KafkaCode};
@@ -34,6 +29,10 @@ use crate::assignor::{Assignor, Member};
 use crate::config::GroupConfig;
 use crate::error::GroupError;
 use crate::protocol::{MemberAssignment, Subscription};
+
+mod requests;
+
+pub use requests::coordinator_answer;
 
 /// The consumer protocol type in JoinGroup/SyncGroup.
 pub const PROTOCOL_TYPE: &str = "consumer";
@@ -625,117 +624,7 @@ impl Membership {
         self.state = State::Closed;
         self.in_flight = None;
     }
-
-    fn group_id(&self) -> GroupId {
-        GroupId(StrBytes::from_string(self.config.group_id.clone()))
-    }
-
-    fn instance_id(&self) -> Option<StrBytes> {
-        self.config
-            .group_instance_id
-            .clone()
-            .map(StrBytes::from_string)
-    }
-
-    fn find_coordinator_request(&self) -> FindCoordinatorRequest {
-        let key = StrBytes::from_string(self.config.group_id.clone());
-        FindCoordinatorRequest::default()
-            .with_key(key.clone())
-            .with_key_type(0)
-            .with_coordinator_keys(vec![key])
-    }
-
-    fn join_request(&self) -> JoinGroupRequest {
-        let subscription = Subscription {
-            topics: self.topics.clone(),
-            generation_id: -1,
-            ..Default::default()
-        };
-        let metadata: Bytes = subscription.encode(0).unwrap_or_default();
-        let protocols = self
-            .assignors
-            .iter()
-            .map(|a| {
-                JoinGroupRequestProtocol::default()
-                    .with_name(StrBytes::from_static_str(a.name()))
-                    .with_metadata(metadata.clone())
-            })
-            .collect();
-        JoinGroupRequest::default()
-            .with_group_id(self.group_id())
-            .with_session_timeout_ms(millis(self.config.session_timeout))
-            .with_rebalance_timeout_ms(millis(self.config.max_poll_interval))
-            .with_member_id(StrBytes::from_string(self.generation.member_id.clone()))
-            .with_group_instance_id(self.instance_id())
-            .with_protocol_type(StrBytes::from_static_str(PROTOCOL_TYPE))
-            .with_protocols(protocols)
-    }
-
-    fn sync_request(&self, assignments: Vec<(String, Bytes)>) -> SyncGroupRequest {
-        SyncGroupRequest::default()
-            .with_group_id(self.group_id())
-            .with_generation_id(self.generation.generation_id)
-            .with_member_id(StrBytes::from_string(self.generation.member_id.clone()))
-            .with_group_instance_id(self.instance_id())
-            .with_protocol_type(Some(StrBytes::from_static_str(PROTOCOL_TYPE)))
-            .with_protocol_name(self.generation.protocol.clone().map(StrBytes::from_string))
-            .with_assignments(
-                assignments
-                    .into_iter()
-                    .map(|(m, a)| {
-                        SyncGroupRequestAssignment::default()
-                            .with_member_id(StrBytes::from_string(m))
-                            .with_assignment(a)
-                    })
-                    .collect(),
-            )
-    }
-
-    fn heartbeat_request(&self) -> HeartbeatRequest {
-        HeartbeatRequest::default()
-            .with_group_id(self.group_id())
-            .with_generation_id(self.generation.generation_id)
-            .with_member_id(StrBytes::from_string(self.generation.member_id.clone()))
-            .with_group_instance_id(self.instance_id())
-    }
-
-    fn leave_request(&self, reason: &str) -> LeaveGroupRequest {
-        let member_id = StrBytes::from_string(self.generation.member_id.clone());
-        LeaveGroupRequest::default()
-            .with_group_id(self.group_id())
-            .with_member_id(member_id.clone())
-            .with_members(vec![
-                MemberIdentity::default()
-                    .with_member_id(member_id)
-                    .with_group_instance_id(self.instance_id())
-                    .with_reason(Some(StrBytes::from_string(reason.to_string()))),
-            ])
-    }
-}
-
-fn millis(d: Duration) -> i32 {
-    i32::try_from(d.as_millis()).unwrap_or(i32::MAX)
 }
 
 #[cfg(test)]
 mod tests;
-
-/// FindCoordinator's answer as `(code, node id, host, port)`: v4+ answers
-/// per key in `coordinators` (we ask for one key), older versions at the
-/// top level.
-pub fn coordinator_answer(response: &FindCoordinatorResponse) -> (KafkaCode, i32, String, i32) {
-    match response.coordinators.first() {
-        Some(c) => (
-            KafkaCode(c.error_code),
-            c.node_id.0,
-            c.host.to_string(),
-            c.port,
-        ),
-        None => (
-            KafkaCode(response.error_code),
-            response.node_id.0,
-            response.host.to_string(),
-            response.port,
-        ),
-    }
-}
