@@ -129,6 +129,8 @@ pub struct Membership {
     next_heartbeat: Option<Instant>,
     last_heartbeat_ok: Option<Instant>,
     last_poll: Instant,
+    /// The application is inside a poll (time there counts as polling).
+    in_poll: bool,
     fatal: Option<GroupError>,
 }
 
@@ -158,6 +160,7 @@ impl Membership {
             next_heartbeat: None,
             last_heartbeat_ok: None,
             last_poll: now,
+            in_poll: false,
             fatal: None,
         }
     }
@@ -210,10 +213,26 @@ impl Membership {
         }
     }
 
-    /// The application polled at `now`: resets the `max.poll.interval.ms`
-    /// clock, and brings back a member that left for polling too slowly.
+    /// The application polled at `now` (a poll returned): resets the
+    /// `max.poll.interval.ms` clock, and brings back a member that left for
+    /// polling too slowly.
     pub fn on_poll(&mut self, now: Instant) {
         self.last_poll = now;
+        self.in_poll = false;
+    }
+
+    /// The application entered a poll at `now`. Until [`Membership::on_poll`]
+    /// says it returned, the application counts as polling: a poll longer
+    /// than `max.poll.interval.ms` does not make the member leave (as in the
+    /// Java client, whose poll loop resets the poll timer).
+    pub fn on_poll_started(&mut self, now: Instant) {
+        self.last_poll = now;
+        self.in_poll = true;
+    }
+
+    fn poll_expired(&self, now: Instant) -> bool {
+        !self.in_poll
+            && now.saturating_duration_since(self.last_poll) > self.config.max_poll_interval
     }
 
     /// The coordinator was lost (a request to it failed, NOT_COORDINATOR):
@@ -228,8 +247,8 @@ impl Membership {
     /// The next deadline at which [`Membership::poll_action`] may have work
     /// even without new events.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let poll_deadline =
-            (self.state == State::Stable).then(|| self.last_poll + self.config.max_poll_interval);
+        let poll_deadline = (self.state == State::Stable && !self.in_poll)
+            .then(|| self.last_poll + self.config.max_poll_interval);
         let session_deadline = self
             .last_heartbeat_ok
             .map(|t| t + self.config.session_timeout);
@@ -252,10 +271,9 @@ impl Membership {
         if self.state == State::Closed {
             return None;
         }
-        // max.poll.interval.ms: a member that stops polling leaves, and says so.
-        if self.state == State::Stable
-            && now.saturating_duration_since(self.last_poll) > self.config.max_poll_interval
-        {
+        // max.poll.interval.ms: a member that stops polling leaves, and says so
+        // (a static member only gives its generation up: KIP-345).
+        if self.state == State::Stable && self.poll_expired(now) {
             tracing::warn!(
                 group = %self.config.group_id,
                 max_poll_interval_ms = self.config.max_poll_interval.as_millis() as u64,
@@ -265,12 +283,20 @@ impl Membership {
             self.reset_generation();
             self.state = State::Unjoined;
             self.rejoin_needed = true;
-            self.revoke_pending = !self.owned.is_empty();
-            return Some(Action::Leave(leave));
+            self.next_heartbeat = None;
+            // The group gives the partitions to others: the consumer must stop
+            // returning their records now, not at its next poll.
+            if !self.owned.is_empty() {
+                self.revoke_pending = true;
+                self.revoke_emitted = true;
+                self.outbox.push_back(Action::Revoke(self.owned.clone()));
+            }
+            if self.is_dynamic() {
+                return Some(Action::Leave(leave));
+            }
+            return self.outbox.pop_front();
         }
-        if self.state == State::Unjoined
-            && now.saturating_duration_since(self.last_poll) > self.config.max_poll_interval
-        {
+        if self.state == State::Unjoined && self.poll_expired(now) {
             return None; // wait for the application to poll again before rejoining
         }
         if self.state == State::Stable
@@ -302,7 +328,9 @@ impl Membership {
                     self.revoke_pending = true;
                     return Some(Action::Revoke(self.owned.clone()));
                 }
-                return None; // waiting for revoke_done
+                // Waiting for revoke_done: heartbeat meanwhile, as the Java
+                // client's heartbeat thread does until JoinGroup is sent.
+                return self.heartbeat_if_due(now);
             }
             if self.topics.is_empty() {
                 return None;
@@ -311,12 +339,27 @@ impl Membership {
             self.in_flight = Some(RequestKind::Join);
             return Some(Action::Join(self.join_request()));
         }
-        if self.state == State::Stable && self.next_heartbeat.is_none_or(|t| now >= t) {
+        self.heartbeat_if_due(now)
+    }
+
+    /// A heartbeat when one is due (Stable, with a generation, none in flight).
+    fn heartbeat_if_due(&mut self, now: Instant) -> Option<Action> {
+        if self.state == State::Stable
+            && self.in_flight.is_none()
+            && self.generation.generation_id >= 0
+            && self.next_heartbeat.is_none_or(|t| now >= t)
+        {
             self.in_flight = Some(RequestKind::Heartbeat);
             self.next_heartbeat = Some(now + self.config.heartbeat_interval);
             return Some(Action::Heartbeat(self.heartbeat_request()));
         }
         None
+    }
+
+    /// Whether this member has no `group.instance.id` (KIP-345): only dynamic
+    /// members send LeaveGroup.
+    fn is_dynamic(&self) -> bool {
+        self.config.group_instance_id.is_none()
     }
 
     /// The driver finished revoking (listener ran, offsets committed).
@@ -561,7 +604,7 @@ impl Membership {
             return;
         }
         let joined = !self.generation.member_id.is_empty() && self.coordinator.is_some();
-        if joined {
+        if joined && self.is_dynamic() {
             let request = self.leave_request("the consumer is being closed");
             self.outbox.push_back(Action::Leave(request));
         }
@@ -623,6 +666,11 @@ impl Membership {
         self.fatal = Some(error);
         self.state = State::Closed;
         self.in_flight = None;
+        // Nothing is owned any more: the consumer drops its partitions.
+        self.owned.clear();
+        self.revoke_pending = false;
+        self.revoke_emitted = false;
+        self.next_heartbeat = None;
     }
 }
 
