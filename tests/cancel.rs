@@ -329,3 +329,61 @@ async fn a_poll_longer_than_max_poll_interval_stays_in_the_group_and_max_does_no
     c.close().await.unwrap();
     topic.delete().await;
 }
+
+/// Issue 13, defect 8: a member that left for not polling within
+/// max.poll.interval.ms has its partitions revoked before its next poll
+/// returns anything: no record fetched for them meanwhile comes out, and it
+/// starts again from the group's committed offset once reassigned.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_poll_timeout_no_record_of_a_revoked_partition_is_returned() {
+    let conn = connect("sluice-it-poll-timeout").await;
+    let topic = TempTopic::create(&conn, "it-poll-timeout", 1).await;
+    sluice_integration::produce_single_batches(&conn, &topic, 0, 200).await;
+    let group = unique_name("it-poll-timeout");
+    let config = GroupConfig {
+        enable_auto_commit: false,
+        max_poll_interval: Duration::from_secs(3),
+        ..group_config(&group)
+    };
+    let mut c = GroupConsumer::new(fetch_config(), config).await.unwrap();
+    c.subscribe([topic.name.clone()]);
+    let tp = TopicPartition::new(topic.name.as_str(), 0);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut read = 0;
+    while read < 100 {
+        assert!(Instant::now() < deadline, "read {read} of 100");
+        read += c.poll(Duration::from_millis(200)).await.unwrap().len();
+    }
+    c.commit_offsets_sync(
+        [(tp.clone(), sluice_group::OffsetAndMetadata::new(40))]
+            .into_iter()
+            .collect(),
+    )
+    .await
+    .unwrap();
+    // The application stops polling until the group has let the member go.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let m = c.metrics().await.unwrap();
+        if m.members.is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the member never left: {m:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Everything its next polls return comes after the rejoin, from the committed offset.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let first = loop {
+        assert!(Instant::now() < deadline, "nothing after the rejoin");
+        let records = c.poll(Duration::from_millis(200)).await.unwrap();
+        if let Some(r) = records.first() {
+            break r.offset;
+        }
+    };
+    assert_eq!(
+        first, 40,
+        "the first record after the poll timeout is the committed one, not the old position {read}"
+    );
+    c.close().await.unwrap();
+    topic.delete().await;
+}
