@@ -1,0 +1,81 @@
+//! Issue 13, defect 6: the committed-offset lookup on assign. krafka's fake
+//! broker holds the first OffsetFetch answers past `request.timeout.ms`: the
+//! lookup times out (a `State` error), which used to drop the assignment for
+//! good; polls must stay within their own timeout meanwhile, and the member
+//! must read its partitions once a lookup succeeds.
+
+use std::time::Duration;
+
+use krafka::testing::{ApiKey, Control, FakeBroker};
+use sluice_fetch::FetchConfig;
+use sluice_group::{GroupConfig, GroupConsumer};
+use sluice_produce::{Producer, ProducerConfig, ProducerRecord};
+use tokio::time::Instant;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timed_out_committed_offset_lookup_is_retried_within_the_polls_budget() {
+    let broker = FakeBroker::start().await.unwrap();
+    assert!(broker.create_topic("orders", 1));
+    let bootstrap = broker.bootstrap_servers();
+    let producer = Producer::connect(
+        ProducerConfig::default()
+            .with_pairs([("bootstrap.servers", bootstrap.as_str())])
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    for i in 0..20 {
+        producer
+            .send(ProducerRecord::new("orders", format!("v{i}")).partition(0))
+            .await
+            .unwrap();
+    }
+    // Two answers come after the request timeout: the lookup's whole deadline passes.
+    broker.on_times(ApiKey::OffsetFetch, 2, |_| {
+        Control::Delay(Duration::from_secs(3))
+    });
+    let fetch = FetchConfig::default()
+        .with_pairs([
+            ("bootstrap.servers", bootstrap.as_str()),
+            ("auto.offset.reset", "earliest"),
+            ("request.timeout.ms", "1000"),
+        ])
+        .unwrap();
+    let group = GroupConfig {
+        group_id: "lookup".into(),
+        enable_auto_commit: false,
+        session_timeout: Duration::from_secs(6),
+        heartbeat_interval: Duration::from_millis(200),
+        ..GroupConfig::default()
+    };
+    let mut c = GroupConsumer::new(fetch, group).await.unwrap();
+    c.subscribe(["orders"]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut read = Vec::new();
+    while read.len() < 20 {
+        assert!(
+            Instant::now() < deadline,
+            "read {} of 20; owns {:?}",
+            read.len(),
+            c.assignment()
+        );
+        let started = Instant::now();
+        let records = c
+            .poll(Duration::from_millis(100))
+            .await
+            .expect("a timed-out lookup is retried, not an error");
+        assert!(
+            started.elapsed() < Duration::from_millis(900),
+            "poll(100ms) waited {:?}: held by the lookup",
+            started.elapsed()
+        );
+        read.extend(records.into_iter().map(|r| r.offset));
+    }
+    assert_eq!(read, (0..20).collect::<Vec<i64>>());
+    assert!(
+        broker.request_count(ApiKey::OffsetFetch) >= 3,
+        "looked up again"
+    );
+    c.close().await.unwrap();
+    producer.close().await;
+}
