@@ -79,3 +79,75 @@ async fn a_timed_out_committed_offset_lookup_is_retried_within_the_polls_budget(
     c.close().await.unwrap();
     producer.close().await;
 }
+
+/// Issue 13 (also): a group member has `seek_to`, as the assigned consumer
+/// has. After reading everything it goes back to the earliest offset; a
+/// commit before the next record is returned leaves the partition's
+/// committed offset as it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_member_seeks_to_the_earliest_offset() {
+    let broker = FakeBroker::start().await.unwrap();
+    assert!(broker.create_topic("events", 1));
+    let bootstrap = broker.bootstrap_servers();
+    let producer = Producer::connect(
+        ProducerConfig::default()
+            .with_pairs([("bootstrap.servers", bootstrap.as_str())])
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    for i in 0..10 {
+        producer
+            .send(ProducerRecord::new("events", format!("v{i}")).partition(0))
+            .await
+            .unwrap();
+    }
+    let fetch = FetchConfig::default()
+        .with_pairs([
+            ("bootstrap.servers", bootstrap.as_str()),
+            ("auto.offset.reset", "earliest"),
+        ])
+        .unwrap();
+    let group = GroupConfig {
+        group_id: "seek-to".into(),
+        enable_auto_commit: false,
+        session_timeout: Duration::from_secs(6),
+        ..GroupConfig::default()
+    };
+    let mut c = GroupConsumer::new(fetch, group).await.unwrap();
+    c.subscribe(["events"]);
+    let tp = sluice_fetch::TopicPartition::new("events", 0);
+    let mut read = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while read.len() < 10 {
+        assert!(Instant::now() < deadline, "read {read:?}");
+        read.extend(
+            c.poll(Duration::from_millis(100))
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| r.offset),
+        );
+    }
+    c.commit_sync().await.unwrap();
+    c.seek_to(&tp, sluice_fetch::offsets::OffsetSpec::Earliest)
+        .unwrap();
+    c.commit_sync().await.unwrap();
+    let committed = c.committed(std::slice::from_ref(&tp)).await.unwrap();
+    assert_eq!(
+        committed[&tp].as_ref().map(|o| o.offset),
+        Some(10),
+        "unchanged by the seek"
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let again = loop {
+        assert!(Instant::now() < deadline, "nothing after seek_to");
+        let records = c.poll(Duration::from_millis(100)).await.unwrap();
+        if !records.is_empty() {
+            break records;
+        }
+    };
+    assert_eq!(again[0].offset, 0, "back at the earliest offset");
+    c.close().await.unwrap();
+    producer.close().await;
+}
