@@ -228,6 +228,17 @@ async fn a_failing_batch_is_retried_then_stops_the_run_without_a_commit_past_it(
         other => panic!("expected the run to stop on the poison batch: {other:?}"),
     }
     assert_eq!(calls.load(Ordering::SeqCst), 3, "first try and two retries");
+    // Issue 13, defect 11: running again must not go on past the failed batch.
+    let again = pipeline.run(&mut f, true, &mut |_, _| {}).await;
+    assert!(
+        matches!(&again, Err(BatchError::Stopped { ranges }) if ranges.contains("500..=599")),
+        "a failed pipeline refuses to run again, naming the failed batch: {again:?}"
+    );
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        3,
+        "the function was not called again"
+    );
     pipeline.close().await.unwrap();
 
     // The group's offset stops at the failed batch's first record.

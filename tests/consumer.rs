@@ -79,3 +79,85 @@ async fn a_group_consumer_polls_commits_and_an_assigned_one_streams() {
     assigned.close().await.unwrap();
     topic.delete().await;
 }
+
+/// Issue 13, defect 2: `stream()` buffered a whole poll and the records not
+/// yet yielded were already marked consumed, so `take(10)`, drop, commit
+/// committed 500. Records not handed to the caller are never committed and
+/// come back on the next poll or stream; `next()` raced against a timer
+/// loses nothing either.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_a_stream_did_not_yield_are_not_committed_and_come_back() {
+    let conn = connect("sluice-it-stream-commit").await;
+    let topic = TempTopic::create(&conn, "it-stream-commit", 1).await;
+    sluice_integration::produce_single_batches(&conn, &topic, 0, 600).await;
+    let group = unique_name("it-stream-commit");
+    let config = ConsumerConfig::from_pairs([
+        ("bootstrap.servers", bootstrap().as_str()),
+        ("group.id", group.as_str()),
+        ("auto.offset.reset", "earliest"),
+        ("enable.auto.commit", "false"),
+        ("session.timeout.ms", "6000"),
+        ("max.poll.records", "500"),
+    ])
+    .unwrap();
+    let tp = TopicPartition::new(topic.name.as_str(), 0);
+    let mut consumer = Consumer::new(config.clone()).unwrap();
+    consumer.subscribe(&[topic.name.as_str()]).await.unwrap();
+    let first: Vec<i64> = tokio::time::timeout(
+        Duration::from_secs(60),
+        consumer
+            .stream()
+            .take(10)
+            .map(|r| r.expect("record").offset)
+            .collect(),
+    )
+    .await
+    .expect("10 records within 60 s");
+    assert_eq!(first, (0..10).collect::<Vec<_>>());
+    // The next 10 through next() raced against a 1 ms timer, the stream dropped in between.
+    let mut next = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while next.len() < 10 {
+        assert!(Instant::now() < deadline, "only {next:?}");
+        let mut stream = std::pin::pin!(consumer.stream());
+        tokio::select! {
+            r = stream.next() => next.push(r.expect("not ended").expect("record").offset),
+            _ = tokio::time::sleep(Duration::from_millis(1)) => {}
+        }
+    }
+    assert_eq!(next, (10..20).collect::<Vec<_>>());
+    assert_eq!(
+        consumer.position(&tp),
+        Some(20),
+        "the position is the next record to hand out"
+    );
+    consumer.commit_sync().await.unwrap();
+    let committed = consumer.committed(std::slice::from_ref(&tp)).await.unwrap();
+    assert_eq!(committed[&tp].as_ref().map(|o| o.offset), Some(20));
+    // The next poll carries on at 20.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let records = loop {
+        assert!(Instant::now() < deadline, "nothing after the stream");
+        let records = consumer.poll(Duration::from_millis(500)).await.unwrap();
+        if !records.is_empty() {
+            break records;
+        }
+    };
+    assert_eq!(records[0].offset, 20);
+    consumer.close().await.unwrap();
+
+    // The group's next member starts where the stream's caller stopped, not at 500.
+    let mut next_member = Consumer::new(config).unwrap();
+    next_member.subscribe(&[topic.name.as_str()]).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let records = loop {
+        assert!(Instant::now() < deadline, "the next member read nothing");
+        let records = next_member.poll(Duration::from_millis(500)).await.unwrap();
+        if !records.is_empty() {
+            break records;
+        }
+    };
+    assert_eq!(records[0].offset, 20, "starts at the committed offset");
+    next_member.close().await.unwrap();
+    topic.delete().await;
+}

@@ -27,6 +27,17 @@ pub enum BatchError {
         /// The last failure.
         source: BoxError,
     },
+    /// [`crate::Pipeline::run`] was called again after a batch failed for
+    /// good: running on would go past the failed batch, which is never
+    /// committed. Make a new pipeline (it starts at the group's committed
+    /// offset, the failed batch's first record).
+    #[error(
+        "the pipeline stopped on a failed batch ({ranges}); it does not run again: start a new one, which resumes at the failed batch"
+    )]
+    Stopped {
+        /// The partitions and offsets of the failed batch.
+        ranges: String,
+    },
     /// A `--compute` spec that does not parse.
     #[error("bad computation {spec:?}: {message}")]
     Spec {

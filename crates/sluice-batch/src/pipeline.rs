@@ -146,8 +146,9 @@ pub struct Pipeline {
     progress: Progress,
     /// The first high watermark seen per partition: the end when running until drained.
     ends: BTreeMap<TopicPartition, i64>,
-    /// A batch failed for good: nothing more is committed.
-    failed: bool,
+    /// A batch failed for good (its ranges): nothing more is committed and
+    /// `run` refuses to go on.
+    failed: Option<String>,
 }
 
 impl Pipeline {
@@ -176,7 +177,7 @@ impl Pipeline {
             committed: BTreeMap::new(),
             progress: Progress::default(),
             ends: BTreeMap::new(),
-            failed: false,
+            failed: None,
         })
     }
 
@@ -193,12 +194,20 @@ impl Pipeline {
     /// Runs until an error, or with `until_drained` until every assigned
     /// partition has reached the high watermark first seen for it and every
     /// batch is finished. `on_progress` is called after each batch.
+    ///
+    /// After [`BatchError::Failed`] the pipeline does not run again: every
+    /// later call returns [`BatchError::Stopped`] at once.
     pub async fn run(
         &mut self,
         f: &mut dyn BatchFn,
         until_drained: bool,
         on_progress: &mut (dyn FnMut(&Progress, &GroupConsumer) + Send),
     ) -> Result<Progress, BatchError> {
+        if let Some(ranges) = &self.failed {
+            return Err(BatchError::Stopped {
+                ranges: ranges.clone(),
+            });
+        }
         loop {
             while let Some(batch) = self.batcher.take_ready() {
                 self.finish(f, batch).await?;
@@ -247,16 +256,17 @@ impl Pipeline {
             match result {
                 Ok(n) => break n,
                 Err(e) if attempt >= self.config.max_retries => {
-                    self.failed = true;
                     let ranges: Vec<String> = batch
                         .ranges()
                         .iter()
                         .map(|r| format!("{}/{} {}..={}", r.topic, r.partition, r.first, r.last))
                         .collect();
+                    let ranges = ranges.join(", ");
+                    self.failed = Some(ranges.clone());
                     return Err(BatchError::Failed {
                         attempts: attempt + 1,
                         records: batch.records.len(),
-                        ranges: ranges.join(", "),
+                        ranges,
                         source: e,
                     });
                 }
@@ -301,7 +311,7 @@ impl Pipeline {
 
     /// Commits what every finished batch allows, for partitions still owned.
     async fn commit(&mut self) -> Result<(), BatchError> {
-        if self.failed {
+        if self.failed.is_some() {
             return Ok(()); // the failed batch's records left the batcher: committing would skip them
         }
         let owned = self.consumer.assignment();

@@ -8,13 +8,22 @@
 //! committed offsets decide where each partition starts, falling back to
 //! `auto.offset.reset`. Heartbeats go on in the coordinator task while the
 //! application works between polls.
+//!
+//! `poll` is cancel-safe: a rebalance step in progress is state of the
+//! consumer (see the `rebalance` module), so a poll dropped by
+//! `tokio::select!` or `tokio::time::timeout` loses no event, record or
+//! offset, and the next poll carries on.
+
+mod rebalance;
 
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use sluice_fetch::offsets::OffsetSpec;
 use sluice_fetch::record::ConsumerRecord;
 use sluice_fetch::{FetchClient, FetchConfig, TopicPartition};
 use tokio::sync::{mpsc, oneshot};
@@ -27,6 +36,7 @@ use crate::error::GroupError;
 use crate::membership::Membership;
 use crate::metrics::{GroupMetrics, describe_metrics};
 use crate::offsets::{OffsetAndMetadata, Offsets};
+use rebalance::{Advanced, SharedListener, Step, copy_error};
 
 type Result<T, E = GroupError> = std::result::Result<T, E>;
 
@@ -87,14 +97,16 @@ pub struct GroupConsumer {
     commands: mpsc::UnboundedSender<Command>,
     events: mpsc::UnboundedReceiver<GroupEvent>,
     task: tokio::task::JoinHandle<()>,
-    listener: Option<Box<dyn RebalanceListener>>,
+    listener: SharedListener,
     /// The next offset after the last record returned to the application.
     consumed: Offsets,
     /// What auto-commit last sent.
     auto_committed: Offsets,
     next_auto_commit: Instant,
-    /// An assignment whose committed offsets could not be looked up yet.
-    pending_assign: Option<Vec<TopicPartition>>,
+    /// The rebalance step in progress (kept here so a dropped poll loses nothing).
+    step: Option<Step>,
+    /// The group failed for good: every call returns this.
+    fatal: Option<GroupError>,
     closed: bool,
 }
 
@@ -140,10 +152,11 @@ impl GroupConsumer {
             commands,
             events,
             task,
-            listener: None,
+            listener: Arc::new(Mutex::new(None)),
             consumed: Offsets::new(),
             auto_committed: Offsets::new(),
-            pending_assign: None,
+            step: None,
+            fatal: None,
             closed: false,
         })
     }
@@ -157,7 +170,7 @@ impl GroupConsumer {
 
     /// Sets the rebalance listener.
     pub fn set_rebalance_listener(&mut self, listener: impl RebalanceListener + 'static) {
-        self.listener = Some(Box::new(listener));
+        *self.listener.lock().unwrap_or_else(|e| e.into_inner()) = Some(Box::new(listener));
     }
 
     /// The group's configuration.
@@ -198,38 +211,44 @@ impl GroupConsumer {
     }
 
     /// Returns the next records of the assigned partitions (at most
-    /// `max.poll.records`), waiting up to `timeout`; joins the group,
-    /// rebalances and auto-commits along the way. An empty vector means
-    /// nothing arrived in time.
+    /// `max.poll.records`), waiting up to `timeout` (`Duration::MAX`: no
+    /// limit); joins the group, rebalances and auto-commits along the way.
+    /// An empty vector means nothing arrived in time. Time inside `poll`
+    /// counts as polling for `max.poll.interval.ms`.
+    ///
+    /// Cancel-safe: when the future is dropped (`tokio::select!`,
+    /// `tokio::time::timeout`) before it completes, no record has been
+    /// returned or marked consumed, and a rebalance step under way (revoke
+    /// commit, committed-offset lookup) stays in the consumer and the next
+    /// poll carries it on. The one thing repeated: a rebalance listener
+    /// callback whose future was dropped before it finished is called again,
+    /// with the same partitions, by the next poll.
+    ///
+    /// After a fatal group error (FENCED_INSTANCE_ID, an authorization
+    /// error...) the consumer owns nothing and every call returns the error.
     pub async fn poll(&mut self, timeout: Duration) -> Result<Vec<ConsumerRecord>> {
-        if self.closed {
-            return Err(GroupError::State("the consumer is closed".into()));
-        }
-        let deadline = Instant::now() + timeout;
-        let _ = self.commands.send(Command::Polled(Instant::now()));
+        self.usable()?;
+        let deadline = deadline_after(timeout);
+        let _polling = Polling::start(&self.commands);
         self.maybe_auto_commit();
         loop {
-            while let Ok(event) = self.events.try_recv() {
-                self.on_event(event).await?;
+            if !matches!(self.step, Some(Step::Revoke { .. })) {
+                while let Ok(event) = self.events.try_recv() {
+                    self.begin(event)?;
+                }
             }
-            if let Some(tps) = self.pending_assign.take() {
-                self.on_assign(tps).await?;
+            if self.step.is_some() {
+                match self.advance(deadline).await? {
+                    Advanced::TimedOut => return Ok(Vec::new()),
+                    Advanced::Done | Advanced::Event => continue,
+                }
             }
             let now = Instant::now();
-            if self.fetch.assignment().is_empty() || self.pending_assign.is_some() {
-                if self.pending_assign.is_some() && now >= deadline {
-                    return Ok(Vec::new());
-                }
-                let wake = if self.pending_assign.is_some() {
-                    deadline.min(now + self.config.retry_backoff)
-                } else {
-                    deadline
-                };
-                match tokio::time::timeout_at(wake, self.events.recv()).await {
-                    Ok(Some(event)) => self.on_event(event).await?,
+            if self.fetch.assignment().is_empty() {
+                match tokio::time::timeout_at(deadline, self.events.recv()).await {
+                    Ok(Some(event)) => self.begin(event)?,
                     Ok(None) => return Err(gone()),
-                    Err(_) if Instant::now() >= deadline => return Ok(Vec::new()),
-                    Err(_) => {}
+                    Err(_) => return Ok(Vec::new()),
                 }
                 continue;
             }
@@ -240,7 +259,7 @@ impl GroupConsumer {
                 records = self.fetch.poll(remaining) => Ok(records),
             };
             match next {
-                Err(Some(event)) => self.on_event(event).await?,
+                Err(Some(event)) => self.begin(event)?,
                 Err(None) => return Err(gone()),
                 Ok(records) => {
                     let records = records?;
@@ -249,6 +268,17 @@ impl GroupConsumer {
                 }
             }
         }
+    }
+
+    /// Whether the consumer can be used: not closed, not failed.
+    fn usable(&self) -> Result<()> {
+        if let Some(e) = &self.fatal {
+            return Err(copy_error(e));
+        }
+        if self.closed {
+            return Err(GroupError::State("the consumer is closed".into()));
+        }
+        Ok(())
     }
 
     /// Remembers the position after the last returned record of each partition.
@@ -290,72 +320,9 @@ impl GroupConsumer {
         });
     }
 
-    async fn on_event(&mut self, event: GroupEvent) -> Result<()> {
-        match event {
-            GroupEvent::Revoke(tps) => {
-                self.revoke(&tps).await;
-                let _ = self.commands.send(Command::RevokeDone);
-                Ok(())
-            }
-            GroupEvent::Assign(tps) => self.on_assign(tps).await,
-            GroupEvent::Failed(e) => Err(e),
-        }
-    }
-
-    async fn revoke(&mut self, tps: &[TopicPartition]) {
-        let keep: Vec<TopicPartition> = self
-            .fetch
-            .assignment()
-            .into_iter()
-            .filter(|tp| !tps.contains(tp))
-            .collect();
-        // Records fetched for revoked partitions and not returned are dropped.
-        self.fetch.assign(keep);
-        if self.config.enable_auto_commit {
-            let offsets: Offsets = self
-                .consumed
-                .iter()
-                .filter(|(tp, _)| tps.contains(tp))
-                .map(|(tp, o)| (tp.clone(), o.clone()))
-                .collect();
-            if let Err(e) = self.commit_offsets_sync(offsets).await {
-                tracing::warn!(error = %e, "committing before revoking partitions failed");
-            }
-        }
-        if let Some(mut listener) = self.listener.take() {
-            listener.on_partitions_revoked(self, tps).await;
-            self.listener = Some(listener);
-        }
-        self.consumed.retain(|tp, _| !tps.contains(tp));
-        self.auto_committed.retain(|tp, _| !tps.contains(tp));
-    }
-
-    async fn on_assign(&mut self, tps: Vec<TopicPartition>) -> Result<()> {
-        let committed = match self.committed(&tps).await {
-            Ok(c) => c,
-            Err(e) if e.is_retriable() => {
-                tracing::warn!(error = %e, "looking committed offsets up failed; retrying");
-                self.pending_assign = Some(tps);
-                return Ok(());
-            }
-            Err(e) => return Err(e),
-        };
-        self.fetch.assign(tps.iter().cloned());
-        for (tp, offset) in &committed {
-            if let Some(o) = offset {
-                self.fetch.seek(tp, o.offset)?;
-            }
-        }
-        tracing::info!(group = %self.config.group_id, partitions = tps.len(), "partitions assigned");
-        if let Some(mut listener) = self.listener.take() {
-            listener.on_partitions_assigned(self, &tps).await;
-            self.listener = Some(listener);
-        }
-        Ok(())
-    }
-
     /// Commits the offsets of every record poll has returned, and waits.
     pub async fn commit_sync(&mut self) -> Result<()> {
+        self.usable()?;
         let offsets = self.consumed.clone();
         self.commit_offsets_sync(offsets).await
     }
@@ -375,17 +342,17 @@ impl GroupConsumer {
 
     /// Commits explicit offsets without waiting.
     pub fn commit_offsets_async(&mut self, offsets: Offsets) -> CommitHandle {
-        let (tx, rx) = oneshot::channel();
-        if let Err(mpsc::error::SendError(Command::Commit(_, tx))) =
-            self.commands.send(Command::Commit(offsets, tx))
-        {
-            let _ = tx.send(Err(gone()));
+        if let Err(e) = self.usable() {
+            let (tx, rx) = oneshot::channel();
+            let _ = tx.send(Err(e));
+            return CommitHandle(rx);
         }
-        CommitHandle(rx)
+        send_commit(&self.commands, offsets)
     }
 
     /// The group's committed offsets for `tps`.
     pub async fn committed(&mut self, tps: &[TopicPartition]) -> Result<Committed> {
+        self.usable()?;
         let (tx, rx) = oneshot::channel();
         let _ = self.commands.send(Command::Committed(tps.to_vec(), tx));
         rx.await.unwrap_or_else(|_| Err(gone()))
@@ -407,6 +374,16 @@ impl GroupConsumer {
         self.fetch.seek(tp, offset)?;
         self.consumed
             .insert(tp.clone(), OffsetAndMetadata::new(offset));
+        Ok(())
+    }
+
+    /// Moves an assigned partition to its earliest or latest offset, or the
+    /// first at or after a timestamp (looked up by the next poll). Until a
+    /// record of it is returned, commits leave the partition's committed
+    /// offset as it was.
+    pub fn seek_to(&mut self, tp: &TopicPartition, spec: OffsetSpec) -> Result<()> {
+        self.fetch.seek_to(tp, spec)?;
+        self.consumed.remove(tp);
         Ok(())
     }
 
@@ -439,6 +416,7 @@ impl GroupConsumer {
     /// The group as the coordinator describes it, with this member's
     /// assignment and lag.
     pub async fn metrics(&mut self) -> Result<GroupMetrics> {
+        self.usable()?;
         let (tx, rx) = oneshot::channel();
         let _ = self.commands.send(Command::Describe(tx));
         let described = rx.await.unwrap_or_else(|_| Err(gone()))?;
@@ -451,14 +429,27 @@ impl GroupConsumer {
     }
 
     /// Commits (with `enable.auto.commit`), runs the listener's revocation,
-    /// leaves the group and closes the connections.
+    /// leaves the group (static members, with `group.instance.id`, do not:
+    /// KIP-345) and closes the connections. A revocation a dropped poll left
+    /// unfinished is finished first.
+    ///
+    /// Dropping the future part-way loses the rest of the close: the member
+    /// then leaves without committing, as when the consumer is dropped.
     pub async fn close(mut self) -> Result<()> {
         if self.closed {
             return Ok(());
         }
         self.closed = true;
+        let forever = deadline_after(Duration::MAX);
+        if matches!(self.step, Some(Step::Revoke { .. })) {
+            let _ = self.advance(forever).await;
+        }
+        self.step = None;
         let assigned = self.fetch.assignment();
-        self.revoke(&assigned).await;
+        if self.fatal.is_none() && !assigned.is_empty() {
+            let _ = self.begin(GroupEvent::Revoke(assigned));
+            let _ = self.advance(forever).await;
+        }
         let (tx, rx) = oneshot::channel();
         if self.commands.send(Command::Close(tx)).is_ok() {
             let _ = tokio::time::timeout(Duration::from_secs(10), rx).await;
@@ -466,5 +457,42 @@ impl GroupConsumer {
         let _ = self.task.await;
         self.fetch.close().await;
         Ok(())
+    }
+}
+
+/// Sends a commit to the coordinator task; the handle completes with the result.
+fn send_commit(commands: &mpsc::UnboundedSender<Command>, offsets: Offsets) -> CommitHandle {
+    let (tx, rx) = oneshot::channel();
+    if let Err(mpsc::error::SendError(Command::Commit(_, tx))) =
+        commands.send(Command::Commit(offsets, tx))
+    {
+        let _ = tx.send(Err(gone()));
+    }
+    CommitHandle(rx)
+}
+
+/// `timeout` from now; `Duration::MAX` (or anything too far) is a deadline
+/// decades away rather than an overflow.
+fn deadline_after(timeout: Duration) -> Instant {
+    const FAR: Duration = Duration::from_secs(86_400 * 365 * 30);
+    let now = Instant::now();
+    now.checked_add(timeout.min(FAR))
+        .unwrap_or_else(|| now + Duration::from_secs(86_400))
+}
+
+/// Brackets a poll for the coordinator task: time inside it counts as
+/// polling, and the end is told when the poll returns or is dropped.
+struct Polling(mpsc::UnboundedSender<Command>);
+
+impl Polling {
+    fn start(commands: &mpsc::UnboundedSender<Command>) -> Self {
+        let _ = commands.send(Command::PollStarted(Instant::now()));
+        Polling(commands.clone())
+    }
+}
+
+impl Drop for Polling {
+    fn drop(&mut self) {
+        let _ = self.0.send(Command::Polled(Instant::now()));
     }
 }

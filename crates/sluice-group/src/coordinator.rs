@@ -37,7 +37,9 @@ pub type Committed = BTreeMap<TopicPartition, Option<OffsetAndMetadata>>;
 
 /// What the consumer asks of the coordinator task.
 pub(crate) enum Command {
-    /// The application polled (resets the max.poll.interval.ms clock).
+    /// The application entered a poll (it counts as polling until `Polled`).
+    PollStarted(Instant),
+    /// A poll returned or was dropped (resets the max.poll.interval.ms clock).
     Polled(Instant),
     /// Subscribe to these topics.
     Subscribe(Vec<String>),
@@ -215,6 +217,7 @@ impl Coordinator {
     fn command(&mut self, command: Command) {
         let now = Instant::now();
         match command {
+            Command::PollStarted(at) => self.membership.on_poll_started(at.into_std()),
             Command::Polled(at) => self.membership.on_poll(at.into_std()),
             Command::Subscribe(topics) => self.membership.subscribe(topics),
             Command::RevokeDone => self.membership.revoke_done(),

@@ -15,17 +15,12 @@
 //! ```
 
 use std::collections::{BTreeMap, VecDeque};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use bytes::Bytes;
-use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
-use kafka_protocol::messages::leave_group_request::MemberIdentity;
-use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
 use kafka_protocol::messages::{
-    FindCoordinatorRequest, FindCoordinatorResponse, GroupId, HeartbeatRequest, HeartbeatResponse,
+    FindCoordinatorRequest, FindCoordinatorResponse, HeartbeatRequest, HeartbeatResponse,
     JoinGroupRequest, JoinGroupResponse, LeaveGroupRequest, SyncGroupRequest, SyncGroupResponse,
 };
-use kafka_protocol::protocol::StrBytes;
 use sluice_fetch::TopicPartition;
 use sluice_fetch::cluster::BrokerAddr;
 use sluice_wire::{ErrorAction, KafkaCode};
@@ -34,6 +29,10 @@ use crate::assignor::{Assignor, Member};
 use crate::config::GroupConfig;
 use crate::error::GroupError;
 use crate::protocol::{MemberAssignment, Subscription};
+
+mod requests;
+
+pub use requests::coordinator_answer;
 
 /// The consumer protocol type in JoinGroup/SyncGroup.
 pub const PROTOCOL_TYPE: &str = "consumer";
@@ -130,6 +129,8 @@ pub struct Membership {
     next_heartbeat: Option<Instant>,
     last_heartbeat_ok: Option<Instant>,
     last_poll: Instant,
+    /// The application is inside a poll (time there counts as polling).
+    in_poll: bool,
     fatal: Option<GroupError>,
 }
 
@@ -159,6 +160,7 @@ impl Membership {
             next_heartbeat: None,
             last_heartbeat_ok: None,
             last_poll: now,
+            in_poll: false,
             fatal: None,
         }
     }
@@ -211,10 +213,26 @@ impl Membership {
         }
     }
 
-    /// The application polled at `now`: resets the `max.poll.interval.ms`
-    /// clock, and brings back a member that left for polling too slowly.
+    /// The application polled at `now` (a poll returned): resets the
+    /// `max.poll.interval.ms` clock, and brings back a member that left for
+    /// polling too slowly.
     pub fn on_poll(&mut self, now: Instant) {
         self.last_poll = now;
+        self.in_poll = false;
+    }
+
+    /// The application entered a poll at `now`. Until [`Membership::on_poll`]
+    /// says it returned, the application counts as polling: a poll longer
+    /// than `max.poll.interval.ms` does not make the member leave (as in the
+    /// Java client, whose poll loop resets the poll timer).
+    pub fn on_poll_started(&mut self, now: Instant) {
+        self.last_poll = now;
+        self.in_poll = true;
+    }
+
+    fn poll_expired(&self, now: Instant) -> bool {
+        !self.in_poll
+            && now.saturating_duration_since(self.last_poll) > self.config.max_poll_interval
     }
 
     /// The coordinator was lost (a request to it failed, NOT_COORDINATOR):
@@ -229,8 +247,8 @@ impl Membership {
     /// The next deadline at which [`Membership::poll_action`] may have work
     /// even without new events.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let poll_deadline =
-            (self.state == State::Stable).then(|| self.last_poll + self.config.max_poll_interval);
+        let poll_deadline = (self.state == State::Stable && !self.in_poll)
+            .then(|| self.last_poll + self.config.max_poll_interval);
         let session_deadline = self
             .last_heartbeat_ok
             .map(|t| t + self.config.session_timeout);
@@ -253,10 +271,9 @@ impl Membership {
         if self.state == State::Closed {
             return None;
         }
-        // max.poll.interval.ms: a member that stops polling leaves, and says so.
-        if self.state == State::Stable
-            && now.saturating_duration_since(self.last_poll) > self.config.max_poll_interval
-        {
+        // max.poll.interval.ms: a member that stops polling leaves, and says so
+        // (a static member only gives its generation up: KIP-345).
+        if self.state == State::Stable && self.poll_expired(now) {
             tracing::warn!(
                 group = %self.config.group_id,
                 max_poll_interval_ms = self.config.max_poll_interval.as_millis() as u64,
@@ -266,12 +283,20 @@ impl Membership {
             self.reset_generation();
             self.state = State::Unjoined;
             self.rejoin_needed = true;
-            self.revoke_pending = !self.owned.is_empty();
-            return Some(Action::Leave(leave));
+            self.next_heartbeat = None;
+            // The group gives the partitions to others: the consumer must stop
+            // returning their records now, not at its next poll.
+            if !self.owned.is_empty() {
+                self.revoke_pending = true;
+                self.revoke_emitted = true;
+                self.outbox.push_back(Action::Revoke(self.owned.clone()));
+            }
+            if self.is_dynamic() {
+                return Some(Action::Leave(leave));
+            }
+            return self.outbox.pop_front();
         }
-        if self.state == State::Unjoined
-            && now.saturating_duration_since(self.last_poll) > self.config.max_poll_interval
-        {
+        if self.state == State::Unjoined && self.poll_expired(now) {
             return None; // wait for the application to poll again before rejoining
         }
         if self.state == State::Stable
@@ -303,7 +328,9 @@ impl Membership {
                     self.revoke_pending = true;
                     return Some(Action::Revoke(self.owned.clone()));
                 }
-                return None; // waiting for revoke_done
+                // Waiting for revoke_done: heartbeat meanwhile, as the Java
+                // client's heartbeat thread does until JoinGroup is sent.
+                return self.heartbeat_if_due(now);
             }
             if self.topics.is_empty() {
                 return None;
@@ -312,12 +339,27 @@ impl Membership {
             self.in_flight = Some(RequestKind::Join);
             return Some(Action::Join(self.join_request()));
         }
-        if self.state == State::Stable && self.next_heartbeat.is_none_or(|t| now >= t) {
+        self.heartbeat_if_due(now)
+    }
+
+    /// A heartbeat when one is due (Stable, with a generation, none in flight).
+    fn heartbeat_if_due(&mut self, now: Instant) -> Option<Action> {
+        if self.state == State::Stable
+            && self.in_flight.is_none()
+            && self.generation.generation_id >= 0
+            && self.next_heartbeat.is_none_or(|t| now >= t)
+        {
             self.in_flight = Some(RequestKind::Heartbeat);
             self.next_heartbeat = Some(now + self.config.heartbeat_interval);
             return Some(Action::Heartbeat(self.heartbeat_request()));
         }
         None
+    }
+
+    /// Whether this member has no `group.instance.id` (KIP-345): only dynamic
+    /// members send LeaveGroup.
+    fn is_dynamic(&self) -> bool {
+        self.config.group_instance_id.is_none()
     }
 
     /// The driver finished revoking (listener ran, offsets committed).
@@ -562,7 +604,7 @@ impl Membership {
             return;
         }
         let joined = !self.generation.member_id.is_empty() && self.coordinator.is_some();
-        if joined {
+        if joined && self.is_dynamic() {
             let request = self.leave_request("the consumer is being closed");
             self.outbox.push_back(Action::Leave(request));
         }
@@ -624,118 +666,13 @@ impl Membership {
         self.fatal = Some(error);
         self.state = State::Closed;
         self.in_flight = None;
+        // Nothing is owned any more: the consumer drops its partitions.
+        self.owned.clear();
+        self.revoke_pending = false;
+        self.revoke_emitted = false;
+        self.next_heartbeat = None;
     }
-
-    fn group_id(&self) -> GroupId {
-        GroupId(StrBytes::from_string(self.config.group_id.clone()))
-    }
-
-    fn instance_id(&self) -> Option<StrBytes> {
-        self.config
-            .group_instance_id
-            .clone()
-            .map(StrBytes::from_string)
-    }
-
-    fn find_coordinator_request(&self) -> FindCoordinatorRequest {
-        let key = StrBytes::from_string(self.config.group_id.clone());
-        FindCoordinatorRequest::default()
-            .with_key(key.clone())
-            .with_key_type(0)
-            .with_coordinator_keys(vec![key])
-    }
-
-    fn join_request(&self) -> JoinGroupRequest {
-        let subscription = Subscription {
-            topics: self.topics.clone(),
-            generation_id: -1,
-            ..Default::default()
-        };
-        let metadata: Bytes = subscription.encode(0).unwrap_or_default();
-        let protocols = self
-            .assignors
-            .iter()
-            .map(|a| {
-                JoinGroupRequestProtocol::default()
-                    .with_name(StrBytes::from_static_str(a.name()))
-                    .with_metadata(metadata.clone())
-            })
-            .collect();
-        JoinGroupRequest::default()
-            .with_group_id(self.group_id())
-            .with_session_timeout_ms(millis(self.config.session_timeout))
-            .with_rebalance_timeout_ms(millis(self.config.max_poll_interval))
-            .with_member_id(StrBytes::from_string(self.generation.member_id.clone()))
-            .with_group_instance_id(self.instance_id())
-            .with_protocol_type(StrBytes::from_static_str(PROTOCOL_TYPE))
-            .with_protocols(protocols)
-    }
-
-    fn sync_request(&self, assignments: Vec<(String, Bytes)>) -> SyncGroupRequest {
-        SyncGroupRequest::default()
-            .with_group_id(self.group_id())
-            .with_generation_id(self.generation.generation_id)
-            .with_member_id(StrBytes::from_string(self.generation.member_id.clone()))
-            .with_group_instance_id(self.instance_id())
-            .with_protocol_type(Some(StrBytes::from_static_str(PROTOCOL_TYPE)))
-            .with_protocol_name(self.generation.protocol.clone().map(StrBytes::from_string))
-            .with_assignments(
-                assignments
-                    .into_iter()
-                    .map(|(m, a)| {
-                        SyncGroupRequestAssignment::default()
-                            .with_member_id(StrBytes::from_string(m))
-                            .with_assignment(a)
-                    })
-                    .collect(),
-            )
-    }
-
-    fn heartbeat_request(&self) -> HeartbeatRequest {
-        HeartbeatRequest::default()
-            .with_group_id(self.group_id())
-            .with_generation_id(self.generation.generation_id)
-            .with_member_id(StrBytes::from_string(self.generation.member_id.clone()))
-            .with_group_instance_id(self.instance_id())
-    }
-
-    fn leave_request(&self, reason: &str) -> LeaveGroupRequest {
-        let member_id = StrBytes::from_string(self.generation.member_id.clone());
-        LeaveGroupRequest::default()
-            .with_group_id(self.group_id())
-            .with_member_id(member_id.clone())
-            .with_members(vec![
-                MemberIdentity::default()
-                    .with_member_id(member_id)
-                    .with_group_instance_id(self.instance_id())
-                    .with_reason(Some(StrBytes::from_string(reason.to_string()))),
-            ])
-    }
-}
-
-fn millis(d: Duration) -> i32 {
-    i32::try_from(d.as_millis()).unwrap_or(i32::MAX)
 }
 
 #[cfg(test)]
 mod tests;
-
-/// FindCoordinator's answer as `(code, node id, host, port)`: v4+ answers
-/// per key in `coordinators` (we ask for one key), older versions at the
-/// top level.
-pub fn coordinator_answer(response: &FindCoordinatorResponse) -> (KafkaCode, i32, String, i32) {
-    match response.coordinators.first() {
-        Some(c) => (
-            KafkaCode(c.error_code),
-            c.node_id.0,
-            c.host.to_string(),
-            c.port,
-        ),
-        None => (
-            KafkaCode(response.error_code),
-            response.node_id.0,
-            response.host.to_string(),
-            response.port,
-        ),
-    }
-}

@@ -3,7 +3,10 @@
 //! group, offsets committed to it); with [`Consumer::assign`] it reads the
 //! partitions it is given.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures_core::Stream;
@@ -142,33 +145,52 @@ impl Consumer {
     }
 
     /// The next records (at most `max.poll.records`), waiting up to
-    /// `timeout`; empty if nothing arrived. Group members join, rebalance,
-    /// heartbeat and auto-commit along the way.
+    /// `timeout` (`Duration::MAX`: no limit); empty if nothing arrived.
+    /// Group members join, rebalance, heartbeat and auto-commit along the
+    /// way.
+    ///
+    /// Cancel-safe: a poll whose future is dropped returns no record and
+    /// marks none consumed (see [`GroupConsumer::poll`] for a group's
+    /// rebalance steps); the next poll carries on.
     pub async fn poll(&mut self, timeout: Duration) -> Result<Vec<ConsumerRecord>> {
         match &mut self.inner {
             Inner::Idle => Err(Error::Usage("subscribe or assign before polling".into())),
             Inner::Group(g) => Ok(g.poll(timeout).await?),
-            Inner::Assigned(c) => Ok(c.poll(timeout).await?),
+            // Capped: the fetcher adds the timeout to the clock.
+            Inner::Assigned(c) => Ok(c.poll(timeout.min(UNBOUNDED)).await?),
         }
     }
 
-    /// The records as a stream (polling in turn); ends after an error.
-    pub fn stream(&mut self) -> impl Stream<Item = Result<ConsumerRecord>> + '_ {
-        let state = (self, std::collections::VecDeque::new(), false);
-        futures_util::stream::unfold(state, |(consumer, mut buffered, failed)| async move {
-            if failed {
-                return None;
-            }
-            loop {
-                if let Some(r) = buffered.pop_front() {
-                    return Some((Ok(r), (consumer, buffered, false)));
-                }
-                match consumer.poll(Duration::from_millis(500)).await {
-                    Ok(records) => buffered.extend(records),
-                    Err(e) => return Some((Err(e), (consumer, buffered, true))),
-                }
-            }
-        })
+    /// The records one at a time (polling in turn); ends after an error.
+    ///
+    /// Nothing is lost: a record counts as consumed (for `commit_sync`,
+    /// auto-commit and the position) only once the stream has yielded it.
+    /// When the stream is dropped, the records of its last poll it did not
+    /// yield are handed back (each partition goes back to its first
+    /// unyielded record), so the next poll or stream returns them; a
+    /// `next()` future dropped mid-poll loses nothing either.
+    pub fn stream(&mut self) -> RecordStream<'_> {
+        RecordStream {
+            consumer: Some(self),
+            buffered: VecDeque::new(),
+            polling: None,
+            failed: false,
+        }
+    }
+
+    /// Hands records back: each partition in `records` goes back to its
+    /// first offset there (for a group member this is also what the next
+    /// commit stores).
+    fn give_back(&mut self, records: &VecDeque<ConsumerRecord>) {
+        let mut first: BTreeMap<TopicPartition, i64> = BTreeMap::new();
+        for r in records {
+            first.entry(r.topic_partition()).or_insert(r.offset);
+        }
+        for (tp, offset) in first {
+            // Cannot fail: the stream held the consumer since the poll that
+            // returned these records, so the partition is still assigned.
+            let _ = self.seek(&tp, offset);
+        }
     }
 
     fn group(&mut self, what: &str) -> Result<&mut GroupConsumer> {
@@ -229,13 +251,12 @@ impl Consumer {
     }
 
     /// Moves `tp` to the earliest or latest offset, or the first at or after
-    /// a timestamp (assigned consumers).
+    /// a timestamp (looked up by the next poll).
     pub fn seek_to(&mut self, tp: &TopicPartition, spec: OffsetSpec) -> Result<()> {
         match &mut self.inner {
+            Inner::Idle => Err(Error::Usage("subscribe or assign before seeking".into())),
+            Inner::Group(g) => Ok(g.seek_to(tp, spec)?),
             Inner::Assigned(c) => Ok(c.seek_to(tp, spec)?),
-            _ => Err(Error::Usage(
-                "seek_to needs an assigned consumer; use seek".into(),
-            )),
         }
     }
 
@@ -333,5 +354,77 @@ impl RebalanceListener for BoxedListener {
         partitions: &'a [TopicPartition],
     ) -> sluice_group::ListenerFuture<'a> {
         self.0.on_partitions_assigned(consumer, partitions)
+    }
+}
+
+/// A poll timeout that means "no limit" (the fetcher adds it to the clock).
+const UNBOUNDED: Duration = Duration::from_secs(86_400 * 365 * 30);
+
+/// What a [`RecordStream`] polls with (it owns the consumer meanwhile).
+type PollFuture<'a> =
+    Pin<Box<dyn Future<Output = (&'a mut Consumer, Result<Vec<ConsumerRecord>>)> + Send + 'a>>;
+
+/// The records of a [`Consumer`] one at a time: see [`Consumer::stream`].
+pub struct RecordStream<'a> {
+    /// The consumer, when no poll is in flight.
+    consumer: Option<&'a mut Consumer>,
+    /// Records of the last poll not yielded yet.
+    buffered: VecDeque<ConsumerRecord>,
+    polling: Option<PollFuture<'a>>,
+    failed: bool,
+}
+
+impl std::fmt::Debug for RecordStream<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecordStream")
+            .field("buffered", &self.buffered.len())
+            .field("polling", &self.polling.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Stream for RecordStream<'_> {
+    type Item = Result<ConsumerRecord>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        loop {
+            if this.failed {
+                return Poll::Ready(None);
+            }
+            if let Some(r) = this.buffered.pop_front() {
+                return Poll::Ready(Some(Ok(r)));
+            }
+            if this.polling.is_none() {
+                let consumer = this.consumer.take().expect("a consumer when not polling");
+                this.polling = Some(Box::pin(async move {
+                    let result = consumer.poll(Duration::from_millis(500)).await;
+                    (consumer, result)
+                }));
+            }
+            let polling = this.polling.as_mut().expect("just set");
+            let (consumer, result) = std::task::ready!(polling.as_mut().poll(cx));
+            this.polling = None;
+            this.consumer = Some(consumer);
+            match result {
+                Ok(records) => this.buffered.extend(records),
+                Err(e) => {
+                    this.failed = true;
+                    return Poll::Ready(Some(Err(e)));
+                }
+            }
+        }
+    }
+}
+
+impl Drop for RecordStream<'_> {
+    fn drop(&mut self) {
+        // A poll in flight is dropped (cancel-safe: it returned nothing); the
+        // records of the last poll not yielded go back to the consumer.
+        if let Some(consumer) = self.consumer.take() {
+            if !self.buffered.is_empty() {
+                consumer.give_back(&self.buffered);
+            }
+        }
     }
 }

@@ -51,7 +51,7 @@ mod consumer;
 mod error;
 
 pub use config::{ConsumerConfig, ConsumerConfigBuilder};
-pub use consumer::Consumer;
+pub use consumer::{Consumer, RecordStream};
 pub use error::Error;
 pub use sluice_fetch::offsets::OffsetSpec;
 pub use sluice_fetch::record::ConsumerRecord;

@@ -398,52 +398,6 @@ fn no_heartbeat_answer_within_the_session_timeout_rediscovers() {
 }
 
 #[test]
-fn a_member_that_stops_polling_leaves_and_says_so_then_rejoins_when_it_polls() {
-    let t0 = Instant::now();
-    let mut m = stable(t0, &[0]);
-    let mut now = t0;
-    // Heartbeats keep flowing while the application is busy...
-    while now < t0 + Duration::from_secs(30) {
-        now += Duration::from_secs(1);
-        if let Some(Action::Heartbeat(_)) = m.poll_action(now) {
-            m.on_heartbeat(&HeartbeatResponse::default(), now);
-        }
-    }
-    // ...until max.poll.interval.ms passes without a poll.
-    now += Duration::from_secs(1);
-    let Some(Action::Leave(leave)) = m.poll_action(now) else {
-        panic!("leaves the group")
-    };
-    assert_eq!(leave.members[0].member_id.as_str(), "me");
-    assert!(
-        leave.members[0]
-            .reason
-            .as_ref()
-            .is_some_and(|r| r.contains("poll timeout"))
-    );
-    assert_eq!(m.state(), State::Unjoined);
-    assert_eq!(
-        m.poll_action(now + Duration::from_secs(5)),
-        None,
-        "does not rejoin until the application polls"
-    );
-    m.on_poll(now + Duration::from_secs(5));
-    assert!(matches!(
-        m.poll_action(now + Duration::from_secs(5)),
-        Some(Action::Revoke(_))
-    ));
-    m.revoke_done();
-    let Some(Action::Join(join)) = m.poll_action(now + Duration::from_secs(5)) else {
-        panic!("rejoins")
-    };
-    assert_eq!(
-        join.member_id.as_str(),
-        "",
-        "a member that left joins as new"
-    );
-}
-
-#[test]
 fn close_sends_leave_group_once() {
     let t0 = Instant::now();
     let mut m = stable(t0, &[0]);
@@ -532,3 +486,80 @@ fn a_leader_without_partition_counts_rejoins_after_a_backoff() {
     m.assign(&BTreeMap::from([("t".to_string(), 3)]));
     assert_eq!(m.poll_action(t1), None, "a stale assign does nothing");
 }
+
+/// Issue 13, defect 3: the Java client heartbeats through the whole rebalance
+/// (its heartbeat thread runs until JoinGroup is sent); a member whose
+/// application takes its time revoking must not go silent, or the broker
+/// expires its session mid-rebalance.
+#[test]
+fn heartbeats_go_on_between_rebalance_in_progress_and_the_join() {
+    let t0 = Instant::now();
+    let mut m = stable(t0, &[0, 1]);
+    let t1 = t0 + Duration::from_secs(1);
+    assert!(matches!(m.poll_action(t1), Some(Action::Heartbeat(_))));
+    m.on_heartbeat(
+        &HeartbeatResponse::default().with_error_code(code(KafkaCode::REBALANCE_IN_PROGRESS)),
+        t1,
+    );
+    assert!(matches!(m.poll_action(t1), Some(Action::Revoke(_))));
+    assert_eq!(m.poll_action(t1), None, "the next heartbeat is not due yet");
+    // The application revokes slowly: heartbeats keep going, once per interval.
+    let mut now = t1;
+    for _ in 0..5 {
+        assert!(
+            m.poll_timeout()
+                .is_some_and(|t| t <= now + Duration::from_secs(1)),
+            "the driver is woken for the next heartbeat"
+        );
+        now += Duration::from_secs(1);
+        let Some(Action::Heartbeat(hb)) = m.poll_action(now) else {
+            panic!("a heartbeat while the revocation is pending")
+        };
+        assert_eq!((hb.generation_id, hb.member_id.as_str()), (1, "me"));
+        m.on_heartbeat(
+            &HeartbeatResponse::default().with_error_code(code(KafkaCode::REBALANCE_IN_PROGRESS)),
+            now,
+        );
+        assert_eq!(m.poll_action(now), None, "revoked once, no join yet");
+    }
+    m.revoke_done();
+    let Some(Action::Join(join)) = m.poll_action(now) else {
+        panic!("rejoin once revoked")
+    };
+    assert_eq!(join.member_id.as_str(), "me");
+}
+
+/// Issue 13, defect 5: a fatal answer (FENCED_INSTANCE_ID, authorization)
+/// leaves the member with nothing: no assignment, no more heartbeats.
+#[test]
+fn a_fatal_answer_clears_the_assignment_and_stops_heartbeats() {
+    for error in [
+        KafkaCode::FENCED_INSTANCE_ID,
+        KafkaCode::GROUP_AUTHORIZATION_FAILED,
+    ] {
+        let t0 = Instant::now();
+        let mut m = stable(t0, &[0, 1]);
+        let t1 = t0 + Duration::from_secs(1);
+        assert!(matches!(m.poll_action(t1), Some(Action::Heartbeat(_))));
+        m.on_heartbeat(
+            &HeartbeatResponse::default().with_error_code(code(error)),
+            t1,
+        );
+        assert_eq!(m.state(), State::Closed, "{error}");
+        assert_eq!(m.assignment(), &[] as &[TopicPartition], "{error}");
+        let err = m.take_error().expect("the error is kept");
+        assert!(
+            matches!(err, GroupError::Heartbeat { code, .. } if code == error),
+            "{err}"
+        );
+        for s in 2..10 {
+            assert_eq!(
+                m.poll_action(t0 + Duration::from_secs(s)),
+                None,
+                "{error}: nothing more is sent"
+            );
+        }
+    }
+}
+
+mod poll_interval;
