@@ -29,7 +29,7 @@ async fn member(c: &Cluster, group: &str) -> Reader {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "issue 13 defect 4: GroupConsumer (sluice-group/src/consumer.rs) never rejoins when a subscribed topic gains partitions, so the member keeps partitions 0-1 and the 20 records on each of 2-3 are never read (times out after 30 s)"]
+
 async fn partitions_added_to_a_subscribed_topic_are_consumed() {
     let c = Cluster::start("fk-grow", 2).await;
     c.produce(0, 20).await;

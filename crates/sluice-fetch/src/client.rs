@@ -129,6 +129,17 @@ impl FetchClient {
             .ok_or_else(|| FetchError::UnknownTopic(topic.to_string()))
     }
 
+    /// Adds `topics` to the topics whose metadata is kept (refreshed every
+    /// `metadata.max.age.ms`), whether assigned or not: a group member
+    /// watches its subscription this way. A new one is looked up at once.
+    pub fn watch_topics(&mut self, topics: &[String]) {
+        for topic in topics {
+            if self.topics.insert(topic.clone()) {
+                self.cluster.request_refresh_for_new_topic();
+            }
+        }
+    }
+
     /// Replaces the assignment (see [`Fetcher::assign`]).
     pub fn assign(&mut self, tps: impl IntoIterator<Item = TopicPartition>) {
         let tps: Vec<TopicPartition> = tps.into_iter().collect();

@@ -2,7 +2,7 @@
 //! leader epochs. Plain state, updated from Metadata responses with an
 //! injected clock; it decides when a refresh is due.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -75,6 +75,8 @@ pub struct Cluster {
     topics: HashMap<Arc<str>, TopicInfo>,
     ids: HashMap<Uuid, Arc<str>>,
     last_refresh: Option<Instant>,
+    /// Every topic a Metadata response has answered for, found or not.
+    answered: HashSet<Arc<str>>,
     refresh_requested: bool,
     /// A topic was added since the last refresh: refresh without backoff.
     new_topics: bool,
@@ -106,6 +108,9 @@ impl Cluster {
             let Some(name) = t.name.as_ref().map(|n| n.0.to_string()) else {
                 continue;
             };
+            if !self.answered.contains(name.as_str()) {
+                self.answered.insert(Arc::from(name.as_str()));
+            }
             let code = KafkaCode(t.error_code);
             if !code.is_ok() {
                 if code.is_retriable() {
@@ -174,6 +179,13 @@ impl Cluster {
         self.refresh_requested = update.retry_soon;
         self.new_topics = false;
         update
+    }
+
+    /// Whether a Metadata response has answered for `topic` (with its
+    /// partitions, or saying it does not exist): until then, its absence
+    /// says nothing.
+    pub fn has_answered_for(&self, topic: &str) -> bool {
+        self.answered.contains(topic)
     }
 
     /// Asks for a refresh at the next opportunity (a leader moved, a broker

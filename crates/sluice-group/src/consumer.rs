@@ -107,6 +107,10 @@ pub struct GroupConsumer {
     step: Option<Step>,
     /// The group failed for good: every call returns this.
     fatal: Option<GroupError>,
+    /// The subscription, and its topics' partition counts last reported to
+    /// the coordinator task.
+    subscription: Vec<String>,
+    reported_counts: Option<BTreeMap<String, usize>>,
     closed: bool,
 }
 
@@ -157,6 +161,8 @@ impl GroupConsumer {
             auto_committed: Offsets::new(),
             step: None,
             fatal: None,
+            subscription: Vec::new(),
+            reported_counts: None,
             closed: false,
         })
     }
@@ -164,8 +170,37 @@ impl GroupConsumer {
     /// Subscribes to `topics` (replacing the subscription); the group
     /// rebalances.
     pub fn subscribe(&mut self, topics: impl IntoIterator<Item = impl Into<String>>) {
-        let topics = topics.into_iter().map(Into::into).collect();
+        let topics: Vec<String> = topics.into_iter().map(Into::into).collect();
+        // Their metadata is refreshed every metadata.max.age.ms from now on,
+        // so partitions added to them are seen (see report_partition_counts).
+        self.fetch.watch_topics(&topics);
+        self.subscription = topics.clone();
+        self.reported_counts = None;
         let _ = self.commands.send(Command::Subscribe(topics));
+    }
+
+    /// Tells the coordinator task when the subscribed topics' partition
+    /// counts in the metadata changed (the membership rebalances then).
+    /// Only the metadata the fetcher already has is read: no request.
+    fn report_partition_counts(&mut self) {
+        let cluster = self.fetch.cluster();
+        if self.subscription.is_empty()
+            || !self
+                .subscription
+                .iter()
+                .all(|t| cluster.has_answered_for(t))
+        {
+            return; // no baseline before the metadata has answered for each
+        }
+        let counts: BTreeMap<String, usize> = self
+            .subscription
+            .iter()
+            .filter_map(|t| Some((t.clone(), cluster.partitions_of(t)?.len())))
+            .collect();
+        if self.reported_counts.as_ref() != Some(&counts) {
+            self.reported_counts = Some(counts.clone());
+            let _ = self.commands.send(Command::PartitionCounts(counts));
+        }
     }
 
     /// Sets the rebalance listener.
@@ -232,6 +267,7 @@ impl GroupConsumer {
         let _polling = Polling::start(&self.commands);
         self.maybe_auto_commit();
         loop {
+            self.report_partition_counts();
             if !matches!(self.step, Some(Step::Revoke { .. })) {
                 while let Ok(event) = self.events.try_recv() {
                     self.begin(event)?;

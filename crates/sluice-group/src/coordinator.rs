@@ -43,6 +43,8 @@ pub(crate) enum Command {
     Polled(Instant),
     /// Subscribe to these topics.
     Subscribe(Vec<String>),
+    /// The subscribed topics' partition counts per the consumer's metadata.
+    PartitionCounts(BTreeMap<String, usize>),
     /// The consumer finished revoking the partitions it was told to.
     RevokeDone,
     /// Commit offsets.
@@ -220,6 +222,7 @@ impl Coordinator {
             Command::PollStarted(at) => self.membership.on_poll_started(at.into_std()),
             Command::Polled(at) => self.membership.on_poll(at.into_std()),
             Command::Subscribe(topics) => self.membership.subscribe(topics),
+            Command::PartitionCounts(counts) => self.membership.on_partition_counts(counts),
             Command::RevokeDone => self.membership.revoke_done(),
             Command::Commit(offsets, reply) => {
                 if offsets.is_empty() {
@@ -418,6 +421,10 @@ impl Coordinator {
         });
         if let Some((_, code)) = stale {
             self.membership.on_commit_error(*code, now.into_std());
+            // The revoke reaches the consumer before the commit's error does.
+            while let Some(action) = self.membership.poll_action(now.into_std()) {
+                self.execute(action);
+            }
         } else if failed.iter().all(|(_, c)| c.is_retriable()) && now < job.deadline {
             if failed
                 .iter()

@@ -112,6 +112,9 @@ pub struct Membership {
     config: GroupConfig,
     assignors: Vec<Box<dyn Assignor>>,
     topics: Vec<String>,
+    /// The subscribed topics' partition counts as last reported by the
+    /// consumer's metadata: a change asks for a rebalance.
+    partition_counts: Option<BTreeMap<String, usize>>,
     state: State,
     coordinator: Option<BrokerAddr>,
     generation: Generation,
@@ -142,6 +145,7 @@ impl Membership {
             config,
             assignors,
             topics: Vec::new(),
+            partition_counts: None,
             state: State::Unjoined,
             coordinator: None,
             generation: Generation {
@@ -203,6 +207,23 @@ impl Membership {
             self.topics = topics;
             self.request_rejoin();
         }
+    }
+
+    /// The consumer's metadata now says the subscribed topics have these
+    /// partition counts (a topic that does not exist yet is absent). The
+    /// first report is the baseline; a later one that differs (partitions
+    /// added, a subscribed topic created) asks for a rebalance, so the new
+    /// partitions get assigned without waiting for some other membership
+    /// change, as the Java client's metadata snapshot check does.
+    pub fn on_partition_counts(&mut self, counts: BTreeMap<String, usize>) {
+        match &self.partition_counts {
+            Some(known) if *known != counts => {
+                tracing::info!(group = %self.config.group_id, before = ?known, now = ?counts, "subscribed topics changed; rebalancing");
+                self.request_rejoin();
+            }
+            _ => {}
+        }
+        self.partition_counts = Some(counts);
     }
 
     /// Asks for a rebalance (subscription or metadata changed, a commit was
@@ -286,11 +307,7 @@ impl Membership {
             self.next_heartbeat = None;
             // The group gives the partitions to others: the consumer must stop
             // returning their records now, not at its next poll.
-            if !self.owned.is_empty() {
-                self.revoke_pending = true;
-                self.revoke_emitted = true;
-                self.outbox.push_back(Action::Revoke(self.owned.clone()));
-            }
+            self.revoke_now();
             if self.is_dynamic() {
                 return Some(Action::Leave(leave));
             }
@@ -590,10 +607,26 @@ impl Membership {
     pub fn on_commit_error(&mut self, code: KafkaCode, now: Instant) {
         match code.action() {
             ErrorAction::Rejoin => {
-                self.handle_group_error(code, now, |group| GroupError::Heartbeat { group, code })
+                self.handle_group_error(code, now, |group| GroupError::Heartbeat { group, code });
+                // Revoke before the consumer's next poll returns anything, even
+                // with a heartbeat in flight: records handed out now could not
+                // be committed and would be read again after the rejoin.
+                if self.rejoin_needed {
+                    self.revoke_now();
+                }
             }
             ErrorAction::FindCoordinator => self.coordinator_dead(),
             _ => {}
+        }
+    }
+
+    /// Puts a revoke of every owned partition at the head of the actions,
+    /// unless one is already under way.
+    fn revoke_now(&mut self) {
+        if !self.owned.is_empty() && !self.revoke_emitted {
+            self.revoke_pending = true;
+            self.revoke_emitted = true;
+            self.outbox.push_back(Action::Revoke(self.owned.clone()));
         }
     }
 

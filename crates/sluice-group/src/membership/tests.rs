@@ -563,3 +563,58 @@ fn a_fatal_answer_clears_the_assignment_and_stops_heartbeats() {
 }
 
 mod poll_interval;
+
+#[test]
+fn partitions_added_to_a_subscribed_topic_rebalance() {
+    let t0 = Instant::now();
+    let mut m = stable(t0, &[0, 1]);
+    let counts = |n: usize| [("t".to_string(), n)].into_iter().collect();
+    // The first report is the baseline, and the same counts again change nothing.
+    m.on_partition_counts(counts(2));
+    m.on_partition_counts(counts(2));
+    let t1 = t0 + Duration::from_millis(10);
+    assert!(
+        !matches!(m.poll_action(t1), Some(Action::Revoke(_))),
+        "no rebalance without a change"
+    );
+    // Two partitions more: revoke (eager), then join again.
+    m.on_partition_counts(counts(4));
+    assert_eq!(
+        m.poll_action(t1),
+        Some(Action::Revoke(vec![
+            TopicPartition::new("t", 0),
+            TopicPartition::new("t", 1)
+        ]))
+    );
+    m.revoke_done();
+    assert!(matches!(m.poll_action(t1), Some(Action::Join(_))));
+}
+
+#[test]
+fn a_commit_answered_with_a_stale_generation_revokes_at_once_even_with_a_heartbeat_in_flight() {
+    // Java's next poll gives the partitions up before returning any record:
+    // records handed out after the failed commit could not be committed and
+    // would be read again, more than one batch's worth.
+    for error in [
+        KafkaCode::ILLEGAL_GENERATION,
+        KafkaCode::UNKNOWN_MEMBER_ID,
+        KafkaCode::REBALANCE_IN_PROGRESS,
+    ] {
+        let t0 = Instant::now();
+        let mut m = stable(t0, &[0, 1]);
+        let t1 = t0 + Duration::from_secs(1);
+        assert!(
+            matches!(m.poll_action(t1), Some(Action::Heartbeat(_))),
+            "a heartbeat goes out and stays in flight"
+        );
+        m.on_commit_error(error, t1);
+        assert_eq!(
+            m.poll_action(t1),
+            Some(Action::Revoke(vec![
+                TopicPartition::new("t", 0),
+                TopicPartition::new("t", 1)
+            ])),
+            "{error}"
+        );
+    }
+}
