@@ -293,3 +293,49 @@ async fn a_slow_broker_slows_only_its_partitions() {
     assert_eq!(reads.assert_all_in_order(3, 300, 1), 0, "no rewinds");
     consumer.close().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_auto_commit_that_fails_is_sent_again() {
+    let mock = Mock::start();
+    let topic = mock.topic("mock-auto-commit", 1);
+    mock.produce(&topic, 1, 300);
+    let group = unique_name("mock-auto-commit");
+    let mut consumer = Consumer::new(mock.config(&[
+        ("group.id", &group),
+        ("enable.auto.commit", "true"),
+        ("auto.commit.interval.ms", "1500"),
+    ]))
+    .unwrap();
+    consumer.subscribe(&[topic.as_str()]).await.unwrap();
+    let mut reads = Reads::default();
+    poll_until(&mut consumer, &mut reads, Duration::from_secs(30), |r| {
+        r.complete(1, 300)
+    })
+    .await;
+    // The next auto-commit (with every offset) is refused; nothing is read
+    // after it, so only sending it again can commit the end.
+    mock.cluster.request_errors(
+        RDKafkaApiKey::OffsetCommit,
+        &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_OFFSET_METADATA_TOO_LARGE],
+    );
+    let tp = partitions(&topic, 1);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        assert!(
+            consumer
+                .poll(Duration::from_millis(100))
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        let committed = consumer.committed(&tp).await.unwrap();
+        if committed[&tp[0]].as_ref().map(|o| o.offset) == Some(300) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the refused auto-commit was never sent again: {committed:?}"
+        );
+    }
+    consumer.close().await.unwrap();
+}

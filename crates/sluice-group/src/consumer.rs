@@ -86,6 +86,24 @@ impl Future for CommitHandle {
     }
 }
 
+/// What a commit of the `consumed` offsets stores: per partition handed
+/// records (or seeked), the position, which is past the last returned record
+/// and any transaction markers, aborted or compacted-away offsets after it
+/// (the Java client commits positions); without that, lag never reaches 0
+/// after a marker.
+fn to_commit(consumed: &Offsets, fetch: &FetchClient) -> Offsets {
+    consumed
+        .iter()
+        .map(|(tp, o)| {
+            let mut o = o.clone();
+            if let Some(position) = fetch.position(tp) {
+                o.offset = o.offset.max(position);
+            }
+            (tp.clone(), o)
+        })
+        .collect()
+}
+
 fn gone() -> GroupError {
     GroupError::State("the consumer's group coordinator task has stopped".into())
 }
@@ -102,6 +120,8 @@ pub struct GroupConsumer {
     consumed: Offsets,
     /// What auto-commit last sent.
     auto_committed: Offsets,
+    /// The auto-commit sent and not yet answered.
+    auto_commit_in_flight: Option<(Offsets, CommitHandle)>,
     next_auto_commit: Instant,
     /// The rebalance step in progress (kept here so a dropped poll loses nothing).
     step: Option<Step>,
@@ -159,6 +179,7 @@ impl GroupConsumer {
             listener: Arc::new(Mutex::new(None)),
             consumed: Offsets::new(),
             auto_committed: Offsets::new(),
+            auto_commit_in_flight: None,
             step: None,
             fatal: None,
             subscription: Vec::new(),
@@ -333,40 +354,55 @@ impl GroupConsumer {
         }
     }
 
+    /// What a commit of the consumed offsets stores (see [`to_commit`]).
+    fn to_commit(&self) -> Offsets {
+        to_commit(&self.consumed, &self.fetch)
+    }
+
+    /// Sends an auto-commit when one is due. What it sends counts as
+    /// committed only once the broker has said so: a refused one is sent
+    /// again at the next interval. One is in flight at a time.
     fn maybe_auto_commit(&mut self) {
+        if let Some((offsets, mut handle)) = self.auto_commit_in_flight.take() {
+            match handle.0.try_recv() {
+                Ok(Ok(())) => self.auto_committed.extend(offsets),
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "auto-commit failed; sending it again at the next interval")
+                }
+                Err(oneshot::error::TryRecvError::Empty) => {
+                    self.auto_commit_in_flight = Some((offsets, handle));
+                    return;
+                }
+                Err(oneshot::error::TryRecvError::Closed) => {}
+            }
+        }
         if !self.config.enable_auto_commit || Instant::now() < self.next_auto_commit {
             return;
         }
         self.next_auto_commit = Instant::now() + self.config.auto_commit_interval;
         let changed: Offsets = self
-            .consumed
-            .iter()
-            .filter(|(tp, o)| self.auto_committed.get(*tp) != Some(*o))
-            .map(|(tp, o)| (tp.clone(), o.clone()))
+            .to_commit()
+            .into_iter()
+            .filter(|(tp, o)| self.auto_committed.get(tp) != Some(o))
             .collect();
         if changed.is_empty() {
             return;
         }
-        self.auto_committed.extend(changed.clone());
-        let handle = self.commit_offsets_async(changed);
-        tokio::spawn(async move {
-            if let Err(e) = handle.await {
-                tracing::warn!(error = %e, "auto-commit failed");
-            }
-        });
+        let handle = self.commit_offsets_async(changed.clone());
+        self.auto_commit_in_flight = Some((changed, handle));
     }
 
     /// Commits the offsets of every record poll has returned, and waits.
     pub async fn commit_sync(&mut self) -> Result<()> {
         self.usable()?;
-        let offsets = self.consumed.clone();
+        let offsets = self.to_commit();
         self.commit_offsets_sync(offsets).await
     }
 
     /// Commits the offsets of every record poll has returned, without
     /// waiting; the handle completes with the result.
     pub fn commit_async(&mut self) -> CommitHandle {
-        let offsets = self.consumed.clone();
+        let offsets = self.to_commit();
         self.commit_offsets_async(offsets)
     }
 

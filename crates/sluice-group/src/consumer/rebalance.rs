@@ -15,7 +15,6 @@ use tokio::time::Instant;
 use super::{CommitHandle, GroupConsumer, RebalanceListener, Result, gone};
 use crate::coordinator::{Command, Committed, GroupEvent};
 use crate::error::GroupError;
-use crate::offsets::Offsets;
 
 /// A rebalance step begun by an event and not finished yet.
 pub(super) enum Step {
@@ -132,12 +131,8 @@ impl GroupConsumer {
                 }) => {
                     if !*committed {
                         if commit.is_none() {
-                            let offsets: Offsets = self
-                                .consumed
-                                .iter()
-                                .filter(|(tp, _)| tps.contains(tp))
-                                .map(|(tp, o)| (tp.clone(), o.clone()))
-                                .collect();
+                            let mut offsets = super::to_commit(&self.consumed, &self.fetch);
+                            offsets.retain(|tp, _| tps.contains(tp));
                             *commit = Some(super::send_commit(&self.commands, offsets));
                         }
                         let handle = commit.as_mut().expect("just set");
