@@ -24,3 +24,6 @@ mod fetch_errors;
 
 #[path = "fake_cluster/topology.rs"]
 mod topology;
+
+#[path = "fake_cluster/bootstrap.rs"]
+mod bootstrap;

@@ -104,9 +104,10 @@ impl FetchClient {
     /// Fetches metadata for the topics of interest now and waits for it.
     pub async fn refresh_metadata(&mut self) -> Result<()> {
         let request = Cluster::request_for(Some(self.topics.iter().map(String::as_str)));
-        let conn = self.pool.bootstrap().await?;
+        let conn = self.pool.least_loaded().await?;
         let response = conn.send(request).await?;
         self.cluster.apply(&response, Instant::now().into_std());
+        self.pool.learn(self.cluster.brokers());
         Ok(())
     }
 
@@ -275,7 +276,7 @@ impl FetchClient {
             let tx = self.events_tx.clone();
             let request = Cluster::request_for(Some(self.topics.iter().map(String::as_str)));
             tokio::spawn(async move {
-                let result = async { Ok(pool.bootstrap().await?.send(request).await?) }.await;
+                let result = async { Ok(pool.least_loaded().await?.send(request).await?) }.await;
                 let _ = tx.send(Event::Metadata(result));
             });
         }
@@ -386,6 +387,7 @@ impl FetchClient {
                 match result {
                     Ok(response) => {
                         let update = self.cluster.apply(&response, now);
+                        self.pool.learn(self.cluster.brokers());
                         for (topic, code) in update.topic_errors {
                             tracing::warn!(%topic, %code, "metadata error for topic");
                         }
