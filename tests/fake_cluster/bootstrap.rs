@@ -2,13 +2,14 @@
 //! address keeps working through the brokers the metadata named (as the Java
 //! client's leastLoadedNode does): it still refreshes metadata and follows a
 //! leader that moved, and a group member still finds its (moved) coordinator
-//! and commits.
+//! and commits; the producer follows a moved leader.
 
 use std::time::Instant;
 
 use krafka::testing::ApiKey;
 use sluice::{Consumer, TopicPartition};
 use sluice_integration::unique_name;
+use sluice_produce::{Producer, ProducerConfig, ProducerRecord};
 
 use super::harness::{Cluster, Reader};
 
@@ -128,4 +129,54 @@ async fn with_the_bootstrap_broker_down_a_member_finds_its_moved_coordinator_and
     assert!(r.poll_errors.is_empty(), "{:?}", r.poll_errors);
     eprintln!("duplicates {dups:?}");
     r.consumer.close().await.expect("close");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_bootstrap_broker_down_the_producer_follows_a_moved_leader() {
+    let c = Cluster::start("fk-boot-pr", 3).await;
+    let only = c.broker.broker_addr(BOOTSTRAP).expect("tcp cluster");
+    let config = ProducerConfig::default()
+        .with_pairs([
+            ("bootstrap.servers", only.to_string().as_str()),
+            ("linger.ms", "5"),
+            ("retry.backoff.ms", "50"),
+            ("request.timeout.ms", "5000"),
+        ])
+        .expect("producer config");
+    let producer = Producer::connect(config).await.expect("producer");
+    let send = |i: usize| {
+        (0..c.partition_count())
+            .map(|p| {
+                producer.send(
+                    ProducerRecord::new(c.topic.as_str(), format!("p{p}-{i}"))
+                        .key(format!("k{i}"))
+                        .partition(p),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    for delivery in send(0) {
+        delivery.await.expect("delivered before the crash");
+    }
+    crash_the_bootstrap_broker(&c);
+    let crashed = Instant::now();
+    // Broker 0's partition now has another leader, which only a metadata
+    // refresh from a broker other than the bootstrap one tells.
+    let deliveries = send(1);
+    let mut offsets = Vec::new();
+    for delivery in deliveries {
+        let meta = tokio::time::timeout(super::harness::LIMIT, delivery)
+            .await
+            .expect("delivered in time")
+            .expect("delivered after the crash");
+        offsets.push((meta.partition, meta.offset));
+    }
+    eprintln!(
+        "bootstrap broker down: the producer delivered {offsets:?} {:?} after the crash",
+        crashed.elapsed()
+    );
+    let want: Vec<(i32, i64)> = (0..c.partition_count()).map(|p| (p, 1)).collect();
+    assert_eq!(offsets, want, "each partition's second record at offset 1");
+    assert_eq!(c.ends(), (0..3).map(|p| (p, 2)).collect());
+    producer.close().await;
 }
