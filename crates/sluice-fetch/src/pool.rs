@@ -8,14 +8,22 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use sluice_wire::connection::{Connection, ConnectionConfig};
 use tokio::sync::Mutex as AsyncMutex;
 
+use crate::backoff::Backoff;
 use crate::cluster::BrokerAddr;
 use crate::error::{FetchError, Result};
 
 type Slot = Arc<AsyncMutex<Option<(String, Connection)>>>;
+
+/// How long a known broker that could not be reached is tried only after the
+/// bootstrap list, doubling while it stays unreachable (the Java client's
+/// reconnect.backoff.ms and reconnect.backoff.max.ms defaults).
+const UNREACHABLE_BACKOFF: Duration = Duration::from_millis(50);
+const UNREACHABLE_BACKOFF_MAX: Duration = Duration::from_secs(1);
 
 /// The connections of one client.
 #[derive(Debug)]
@@ -25,6 +33,7 @@ pub struct BrokerPool {
     slots: Mutex<HashMap<i32, Slot>>,
     bootstrap_slot: Slot,
     known: Mutex<Vec<BrokerAddr>>,
+    unreachable: Mutex<Backoff<i32>>,
 }
 
 /// Where [`BrokerPool::least_loaded`] tries to send, in order.
@@ -42,20 +51,26 @@ pub enum Candidate {
 
 /// The order in which to try brokers for a request any broker can answer:
 /// live connections first (known brokers, then the bootstrap one), then the
-/// brokers the metadata named, then the bootstrap list. Sans-I/O: `live`
-/// says whether a broker has a healthy connection now.
+/// brokers the metadata named, then the bootstrap list, and last the known
+/// brokers that could not be reached a moment ago. Sans-I/O: `live` says
+/// whether a broker has a healthy connection now, `backed_off` whether its
+/// last connect failed recently.
 pub fn candidates(
     known: &[BrokerAddr],
     live: impl Fn(i32) -> bool,
     bootstrap_live: bool,
+    backed_off: impl Fn(i32) -> bool,
 ) -> Vec<Candidate> {
     let (up, down): (Vec<&BrokerAddr>, Vec<&BrokerAddr>) = known.iter().partition(|b| live(b.id));
+    let (later, down): (Vec<&BrokerAddr>, Vec<&BrokerAddr>) =
+        down.into_iter().partition(|b| backed_off(b.id));
     let mut out: Vec<Candidate> = up.iter().map(|b| Candidate::Live(b.id)).collect();
     if bootstrap_live {
         out.push(Candidate::LiveBootstrap);
     }
     out.extend(down.into_iter().cloned().map(Candidate::Known));
     out.push(Candidate::Bootstrap);
+    out.extend(later.into_iter().cloned().map(Candidate::Known));
     out
 }
 
@@ -68,6 +83,7 @@ impl BrokerPool {
             slots: Mutex::new(HashMap::new()),
             bootstrap_slot: Arc::default(),
             known: Mutex::new(Vec::new()),
+            unreachable: Mutex::new(Backoff::new(UNREACHABLE_BACKOFF_MAX)),
         })
     }
 
@@ -103,7 +119,17 @@ impl BrokerPool {
             .unwrap_or(false);
         let mut tried: Vec<String> = Vec::new();
         let mut last = String::from("no broker known");
-        for candidate in candidates(&known, |id| self.cached(id).is_some(), bootstrap_live) {
+        let order = {
+            let unreachable = self.unreachable.lock().unwrap_or_else(|e| e.into_inner());
+            let now = Instant::now();
+            candidates(
+                &known,
+                |id| self.cached(id).is_some(),
+                bootstrap_live,
+                |id| unreachable.waiting(&id, now),
+            )
+        };
+        for candidate in order {
             let (result, target) = match candidate {
                 Candidate::Live(id) => match self.cached(id) {
                     Some(conn) => return Ok(conn),
@@ -112,7 +138,18 @@ impl BrokerPool {
                 Candidate::LiveBootstrap | Candidate::Bootstrap => {
                     (self.bootstrap().await, self.bootstrap.join(","))
                 }
-                Candidate::Known(broker) => (self.get(&broker).await, broker.addr()),
+                Candidate::Known(broker) => {
+                    let result = self.get(&broker).await;
+                    let mut unreachable =
+                        self.unreachable.lock().unwrap_or_else(|e| e.into_inner());
+                    match &result {
+                        Ok(_) => unreachable.succeeded(&broker.id, Instant::now()),
+                        Err(_) => {
+                            unreachable.failed(broker.id, UNREACHABLE_BACKOFF, Instant::now());
+                        }
+                    }
+                    (result, broker.addr())
+                }
             };
             match result {
                 Ok(conn) => return Ok(conn),
@@ -222,11 +259,11 @@ mod tests {
     #[test]
     fn before_any_metadata_only_the_bootstrap_list_is_tried() {
         assert_eq!(
-            candidates(&[], |_| false, false),
+            candidates(&[], |_| false, false, |_| false),
             vec![Candidate::Bootstrap]
         );
         assert_eq!(
-            candidates(&[], |_| false, true),
+            candidates(&[], |_| false, true, |_| false),
             vec![Candidate::LiveBootstrap, Candidate::Bootstrap]
         );
     }
@@ -235,7 +272,7 @@ mod tests {
     fn known_brokers_come_before_the_bootstrap_list_live_ones_first() {
         let known = [broker(0), broker(1), broker(2)];
         assert_eq!(
-            candidates(&known, |id| id == 2, false),
+            candidates(&known, |id| id == 2, false, |_| false),
             vec![
                 Candidate::Live(2),
                 Candidate::Known(broker(0)),
@@ -244,13 +281,27 @@ mod tests {
             ]
         );
         assert_eq!(
-            candidates(&known, |id| id == 1, true),
+            candidates(&known, |id| id == 1, true, |_| false),
             vec![
                 Candidate::Live(1),
                 Candidate::LiveBootstrap,
                 Candidate::Known(broker(0)),
                 Candidate::Known(broker(2)),
                 Candidate::Bootstrap,
+            ]
+        );
+    }
+
+    #[test]
+    fn a_known_broker_that_just_failed_comes_after_the_bootstrap_list() {
+        let known = [broker(0), broker(1), broker(2)];
+        assert_eq!(
+            candidates(&known, |id| id == 2, false, |id| id == 0),
+            vec![
+                Candidate::Live(2),
+                Candidate::Known(broker(1)),
+                Candidate::Bootstrap,
+                Candidate::Known(broker(0)),
             ]
         );
     }
@@ -272,6 +323,13 @@ mod tests {
         }]);
         let err = pool.least_loaded().await.expect_err("nothing listens");
         let want = format!("{other},{boot}");
+        assert!(
+            matches!(&err, FetchError::NoBrokerReachable { tried, .. } if *tried == want),
+            "{err}"
+        );
+        // Just failed, the known broker waits behind the bootstrap list.
+        let err = pool.least_loaded().await.expect_err("nothing listens");
+        let want = format!("{boot},{other}");
         assert!(
             matches!(&err, FetchError::NoBrokerReachable { tried, .. } if *tried == want),
             "{err}"
