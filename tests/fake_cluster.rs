@@ -27,3 +27,6 @@ mod topology;
 
 #[path = "fake_cluster/transactions.rs"]
 mod transactions;
+
+#[path = "fake_cluster/bootstrap.rs"]
+mod bootstrap;

@@ -90,7 +90,9 @@ async fn fetches_failing_for_a_while_are_retried_with_backoff() {
     r.until_all(&c.ends()).await;
     // For one second every fetch is answered NOT_LEADER_OR_FOLLOWER while
     // metadata keeps naming the same leaders (a leader election in
-    // progress). retry.backoff.ms is 50: about 20 fetches a second per broker.
+    // progress). retry.backoff.ms is 50, doubling with each failure in a row
+    // up to retry.backoff.max.ms (1 s): waits of 50, 100, 200, 400 ms, about
+    // five fetches per broker in the second, not 20 at a fixed 50 ms.
     c.broker.on(ApiKey::Fetch, |_| {
         Control::Error(ErrorCode::NotLeaderForPartition)
     });
@@ -106,11 +108,12 @@ async fn fetches_failing_for_a_while_are_retried_with_backoff() {
     let ends = c.ends();
     r.until_all(&ends).await;
     r.reads.assert_exactly_once(&ends);
-    let allowed = 3 * (elapsed.as_millis() as usize / 50 + 2);
+    let allowed =
+        3 * (exponential_allowance(elapsed, Duration::from_millis(50), Duration::from_secs(1)) + 1);
     eprintln!("failing fetches: {sent} in {elapsed:?} (allowed {allowed})");
     assert!(
         sent <= allowed,
-        "{sent} fetches in {elapsed:?}: no backoff between failures"
+        "{sent} fetches in {elapsed:?}: no exponential backoff between failures"
     );
     assert!(r.poll_errors.is_empty(), "{:?}", r.poll_errors);
     r.consumer.close().await.expect("close");
@@ -149,4 +152,77 @@ async fn throttled_fetches_are_waited_out() {
     }
     assert!(r.poll_errors.is_empty(), "{:?}", r.poll_errors);
     r.consumer.close().await.expect("close");
+}
+
+/// How many requests a client backing off from `base` doubling up to `max`
+/// sends in `elapsed`: the first at once, then one after each wait.
+fn exponential_allowance(elapsed: Duration, base: Duration, max: Duration) -> usize {
+    let (mut at, mut wait, mut sent) = (Duration::ZERO, base, 1);
+    while at + wait <= elapsed {
+        at += wait;
+        wait = (wait * 2).min(max);
+        sent += 1;
+    }
+    sent
+}
+
+/// A consumer with no positions yet looks them up (auto.offset.reset
+/// earliest) while every ListOffsets is answered `code` for three seconds:
+/// it asks again after retry.backoff.ms (50 here), doubling up to
+/// retry.backoff.max.ms (Java's default, 1 s), not in a loop; once the
+/// answers are good every record is read once.
+async fn offset_lookups_answered(prefix: &str, code: ErrorCode) {
+    let c = Cluster::start(prefix, 3).await;
+    c.produce(0, 20).await;
+    c.broker
+        .on(ApiKey::ListOffsets, move |_| Control::Error(code));
+    c.broker.clear_requests();
+    let config = c.consumer_config("", 10);
+    let mut consumer = sluice::Consumer::new(config).expect("consumer");
+    let tps: Vec<_> = (0..c.partition_count())
+        .map(|p| TopicPartition::new(c.topic.as_str(), p))
+        .collect();
+    consumer.assign(&tps).await.expect("assign");
+    let mut r = Reader::new(consumer, false);
+    let window = Duration::from_secs(3);
+    let started = Instant::now();
+    while started.elapsed() < window {
+        r.step().await;
+    }
+    let elapsed = started.elapsed();
+    let nodes = c.broker.request_nodes(ApiKey::ListOffsets);
+    c.broker.clear_hooks();
+    assert!(
+        r.reads.len() == 0,
+        "read {:?} with no offsets",
+        r.reads.counts()
+    );
+    let allowed =
+        exponential_allowance(elapsed, Duration::from_millis(50), Duration::from_secs(1)) + 1;
+    for node in 0..3 {
+        let sent = nodes.iter().filter(|&&n| n == node).count();
+        eprintln!(
+            "ListOffsets answered {code:?}: broker {node} got {sent} in {elapsed:?} (allowed {allowed})"
+        );
+        assert!(sent >= 2, "broker {node}: {sent} lookups, never retried");
+        assert!(
+            sent <= allowed,
+            "broker {node}: {sent} lookups in {elapsed:?}: no exponential backoff"
+        );
+    }
+    let ends = c.ends();
+    r.until_all(&ends).await;
+    r.reads.assert_exactly_once(&ends);
+    assert!(r.poll_errors.is_empty(), "{:?}", r.poll_errors);
+    r.consumer.close().await.expect("close");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offset_lookups_answered_offset_not_available_back_off() {
+    offset_lookups_answered("fk-lo-ona", ErrorCode::OffsetNotAvailable).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offset_lookups_answered_not_leader_back_off() {
+    offset_lookups_answered("fk-lo-nl", ErrorCode::NotLeaderForPartition).await;
 }

@@ -23,7 +23,7 @@ async fn commits_store_the_position_past_transaction_markers() {
     for round in 0..2 {
         producer.begin().expect("begin");
         for i in 0..5 {
-            producer
+            let _ = producer
                 .send(krafka::Record::new(c.topic.as_str(), format!("r{round}-{i}")).partition(0))
                 .await
                 .expect("send");

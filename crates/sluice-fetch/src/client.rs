@@ -16,6 +16,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::TopicPartition;
+use crate::backoff::Backoff;
 use crate::cluster::Cluster;
 use crate::config::FetchConfig;
 use crate::error::{FetchError, Result};
@@ -51,7 +52,11 @@ pub struct FetchClient {
     events_rx: mpsc::UnboundedReceiver<Event>,
     metadata_in_flight: bool,
     connecting: BTreeSet<i32>,
-    backoff_until: HashMap<i32, Instant>,
+    /// Brokers not to fetch from (or look offsets up at) yet: failures in a
+    /// row back off exponentially, a throttle holds.
+    brokers: Backoff<i32>,
+    /// Partitions whose last offset lookup failed, waiting to ask again.
+    lookups: Backoff<TopicPartition>,
 }
 
 impl FetchClient {
@@ -64,6 +69,7 @@ impl FetchClient {
     /// Like [`FetchClient::connect`], sharing an existing connection pool.
     pub async fn with_pool(config: FetchConfig, pool: Arc<BrokerPool>) -> Result<Self> {
         let (events_tx, events_rx) = mpsc::unbounded_channel();
+        let max = config.retry_backoff_max;
         let mut client = FetchClient {
             pool,
             cluster: Cluster::new(),
@@ -73,7 +79,8 @@ impl FetchClient {
             events_rx,
             metadata_in_flight: false,
             connecting: BTreeSet::new(),
-            backoff_until: HashMap::new(),
+            brokers: Backoff::new(max),
+            lookups: Backoff::new(max),
         };
         client.refresh_metadata().await?;
         Ok(client)
@@ -102,10 +109,11 @@ impl FetchClient {
         let config = self.fetcher.config();
         let deadline = Instant::now() + config.request_timeout;
         loop {
-            let conn = self.pool.bootstrap().await?;
+            let conn = self.pool.least_loaded().await?;
             match conn.send(request.clone()).await {
                 Ok(response) => {
                     self.cluster.apply(&response, Instant::now().into_std());
+                    self.pool.learn(self.cluster.brokers());
                     return Ok(());
                 }
                 // The answer was lost with the connection, not refused: ask again.
@@ -272,15 +280,16 @@ impl FetchClient {
             .cluster
             .next_refresh(config.metadata_max_age, config.retry_backoff)
             .map(Instant::from_std);
-        let backoff = self.backoff_until.values().min().copied();
-        [metadata, backoff].into_iter().flatten().min()
+        let now = Instant::now().into_std();
+        let brokers = self.brokers.next_wake(now).map(Instant::from_std);
+        let lookups = self.lookups.next_wake(now).map(Instant::from_std);
+        [metadata, brokers, lookups].into_iter().flatten().min()
     }
 
     /// Starts whatever network work is due: metadata, offset lookups, fetches.
     fn drive(&mut self) {
         let now = Instant::now();
         let config = self.fetcher.config().clone();
-        self.backoff_until.retain(|_, until| *until > now);
         if !self.metadata_in_flight
             && self.cluster.needs_refresh(
                 now.into_std(),
@@ -293,13 +302,13 @@ impl FetchClient {
             let tx = self.events_tx.clone();
             let request = Cluster::request_for(Some(self.topics.iter().map(String::as_str)));
             tokio::spawn(async move {
-                let result = async { Ok(pool.bootstrap().await?.send(request).await?) }.await;
+                let result = async { Ok(pool.least_loaded().await?.send(request).await?) }.await;
                 let _ = tx.send(Event::Metadata(result));
             });
         }
         self.start_offset_lookups();
         for broker in self.fetcher.fetch_targets(&self.cluster) {
-            if self.backoff_until.contains_key(&broker) || self.connecting.contains(&broker) {
+            if self.brokers.waiting(&broker, now.into_std()) || self.connecting.contains(&broker) {
                 continue;
             }
             let Some(conn) = self.pool.cached(broker) else {
@@ -313,8 +322,8 @@ impl FetchClient {
                 Ok(v) => v,
                 Err(e) => {
                     tracing::error!(broker, error = %e, "cannot fetch from broker");
-                    self.backoff_until
-                        .insert(broker, now + Duration::from_secs(1));
+                    self.brokers
+                        .hold(broker, (now + Duration::from_secs(1)).into_std());
                     continue;
                 }
             };
@@ -355,10 +364,11 @@ impl FetchClient {
         let mut by_leader: HashMap<i32, Vec<(TopicPartition, OffsetSpec, i32)>> = HashMap::new();
         let mut leaderless = Vec::new();
         let mut waiting = Vec::new();
+        let now = Instant::now().into_std();
         for (tp, spec) in lookups {
             match self.cluster.leader(&tp) {
                 Some((leader, epoch)) if self.cluster.broker(leader).is_some() => {
-                    if self.backoff_until.contains_key(&leader) {
+                    if self.brokers.waiting(&leader, now) || self.lookups.waiting(&tp, now) {
                         waiting.push(tp);
                     } else {
                         by_leader.entry(leader).or_default().push((tp, spec, epoch));
@@ -393,18 +403,17 @@ impl FetchClient {
     }
 
     fn handle(&mut self, event: Event) {
-        let now = Instant::now();
-        let backoff = self
-            .fetcher
-            .config()
-            .reconnect_backoff
-            .max(Duration::from_millis(10));
+        let now = Instant::now().into_std();
+        let config = self.fetcher.config();
+        let reconnect = config.reconnect_backoff.max(Duration::from_millis(10));
+        let retry = config.retry_backoff;
         match event {
             Event::Metadata(result) => {
                 self.metadata_in_flight = false;
                 match result {
                     Ok(response) => {
-                        let update = self.cluster.apply(&response, now.into_std());
+                        let update = self.cluster.apply(&response, now);
+                        self.pool.learn(self.cluster.brokers());
                         for (topic, code) in update.topic_errors {
                             tracing::warn!(%topic, %code, "metadata error for topic");
                         }
@@ -419,32 +428,34 @@ impl FetchClient {
                 self.connecting.remove(&broker);
                 if let Err(e) = result {
                     tracing::warn!(broker, error = %e, "cannot connect to broker");
-                    self.backoff_until.insert(broker, now + backoff);
+                    self.brokers.failed(broker, reconnect, now);
                     self.cluster.request_refresh();
                 }
             }
             Event::Fetched { broker, result } => match result {
                 Ok(response) => {
                     let outcome = self.fetcher.on_fetch_response(broker, &response);
-                    let mut quiet = Duration::ZERO;
                     if outcome.refresh_metadata {
                         self.cluster.request_refresh();
-                        // A partition error (leader moved, epoch behind): wait retry.backoff.ms
-                        // before fetching from this broker again, or a leader that metadata
-                        // still names is asked again at once, thousands of times a second.
-                        quiet = self.fetcher.config().retry_backoff;
+                        // A partition error (leader moved, epoch behind): wait retry.backoff.ms,
+                        // doubling while it goes on, before fetching from this broker again, or
+                        // a leader that metadata still names is asked again at once, thousands
+                        // of times a second.
+                        self.brokers.failed(broker, retry, now);
+                    } else {
+                        self.brokers.succeeded(&broker, now);
                     }
                     // KIP-219: nothing more to a broker until its throttle time has passed.
                     let throttle = u64::try_from(response.throttle_time_ms).unwrap_or(0);
-                    quiet = quiet.max(Duration::from_millis(throttle));
-                    if !quiet.is_zero() {
-                        self.backoff_until.insert(broker, now + quiet);
+                    if throttle > 0 {
+                        self.brokers
+                            .hold(broker, now + Duration::from_millis(throttle));
                     }
                 }
                 Err(e) => {
                     tracing::warn!(broker, error = %e, "fetch failed");
                     self.fetcher.on_fetch_failed(broker);
-                    self.backoff_until.insert(broker, now + backoff);
+                    self.brokers.failed(broker, reconnect, now);
                     self.cluster.request_refresh();
                 }
             },
@@ -460,8 +471,13 @@ impl FetchClient {
                             .iter()
                             .find(|(t, _)| t == tp)
                             .map_or(Err(KafkaCode::UNKNOWN_TOPIC_OR_PARTITION), |(_, r)| *r);
-                        if answer.is_err() {
-                            self.backoff_until.insert(broker, now + backoff);
+                        // A partition whose lookup failed (OFFSET_NOT_AVAILABLE, leader moved)
+                        // asks again after retry.backoff.ms, doubling while it goes on.
+                        match answer {
+                            Ok(_) => self.lookups.succeeded(tp, now),
+                            Err(_) => {
+                                self.lookups.failed(tp.clone(), retry, now);
+                            }
                         }
                         if self.fetcher.on_offset_lookup(tp, *spec, answer) {
                             self.cluster.request_refresh();
@@ -471,8 +487,11 @@ impl FetchClient {
                 Err(e) => {
                     tracing::warn!(broker, error = %e, "offset lookup failed");
                     let tps: Vec<TopicPartition> = asked.into_iter().map(|(tp, _)| tp).collect();
+                    for tp in &tps {
+                        self.lookups.failed(tp.clone(), retry, now);
+                    }
                     self.fetcher.on_offset_lookup_failed(&tps);
-                    self.backoff_until.insert(broker, now + backoff);
+                    self.brokers.failed(broker, reconnect, now);
                     self.cluster.request_refresh();
                 }
             },

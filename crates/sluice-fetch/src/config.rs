@@ -93,6 +93,9 @@ pub struct FetchConfig {
     pub metadata_max_age: Duration,
     /// `retry.backoff.ms`: wait before retrying a failed request.
     pub retry_backoff: Duration,
+    /// `retry.backoff.max.ms`: the longest wait between retries; each failure
+    /// in a row doubles the wait from `retry.backoff.ms` up to this (KIP-580).
+    pub retry_backoff_max: Duration,
     /// `reconnect.backoff.ms`: wait before reconnecting to a broker.
     pub reconnect_backoff: Duration,
     /// `socket.connection.setup.timeout.ms`.
@@ -118,6 +121,7 @@ impl Default for FetchConfig {
             request_timeout: Duration::from_secs(30),
             metadata_max_age: Duration::from_secs(300),
             retry_backoff: Duration::from_millis(100),
+            retry_backoff_max: Duration::from_millis(1000),
             reconnect_backoff: Duration::from_millis(50),
             connect_timeout: Duration::from_secs(10),
             receive_message_max_bytes: sluice_wire::frame::DEFAULT_RECEIVE_MESSAGE_MAX_BYTES,
@@ -143,6 +147,7 @@ pub const FETCH_KEYS: &[&str] = &[
     "request.timeout.ms",
     "metadata.max.age.ms",
     "retry.backoff.ms",
+    "retry.backoff.max.ms",
     "reconnect.backoff.ms",
     "socket.connection.setup.timeout.ms",
     "receive.message.max.bytes",
@@ -175,6 +180,7 @@ impl FetchConfig {
             "request.timeout.ms" => self.request_timeout = parse_ms(key, value)?,
             "metadata.max.age.ms" => self.metadata_max_age = parse_ms(key, value)?,
             "retry.backoff.ms" => self.retry_backoff = parse_ms(key, value)?,
+            "retry.backoff.max.ms" => self.retry_backoff_max = parse_ms(key, value)?,
             "reconnect.backoff.ms" => self.reconnect_backoff = parse_ms(key, value)?,
             "socket.connection.setup.timeout.ms" => self.connect_timeout = parse_ms(key, value)?,
             "receive.message.max.bytes" => {
@@ -300,6 +306,8 @@ mod tests {
         assert_eq!(c.auto_offset_reset, OffsetReset::Latest);
         assert_eq!(c.isolation_level, IsolationLevel::ReadUncommitted);
         assert!(c.check_crcs);
+        assert_eq!(c.retry_backoff, Duration::from_millis(100));
+        assert_eq!(c.retry_backoff_max, Duration::from_millis(1000));
     }
 
     #[test]
@@ -313,6 +321,7 @@ mod tests {
                 ("isolation.level", "read_committed"),
                 ("auto.offset.reset", "earliest"),
                 ("check.crcs", "false"),
+                ("retry.backoff.max.ms", "400"),
             ])
             .unwrap();
         assert_eq!(
@@ -325,6 +334,7 @@ mod tests {
         assert_eq!(c.isolation_level, IsolationLevel::ReadCommitted);
         assert_eq!(c.auto_offset_reset, OffsetReset::Earliest);
         assert!(!c.check_crcs);
+        assert_eq!(c.retry_backoff_max, Duration::from_millis(400));
         for key in FETCH_KEYS {
             assert!(
                 FetchConfig::default().set(key, "").is_err() || *key == "client.id",

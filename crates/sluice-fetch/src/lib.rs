@@ -25,6 +25,7 @@
 //! With a broker: `FetchClient::connect(config).await?`, `assign`, then
 //! `poll(timeout).await?` in a loop.
 
+pub mod backoff;
 pub mod client;
 pub mod cluster;
 pub mod config;

@@ -34,7 +34,7 @@ fn group_id(group: &str) -> GroupId {
 
 /// Finds `group`'s coordinator.
 pub async fn find_coordinator(pool: &BrokerPool, group: &str) -> Result<BrokerAddr, GroupError> {
-    let conn = pool.bootstrap().await?;
+    let conn = pool.least_loaded().await?;
     let version = conn.versions().negotiate(ApiKey::FindCoordinator)?;
     let mut request = FindCoordinatorRequest::default();
     if version >= 4 {

@@ -266,7 +266,7 @@ impl Coordinator {
                 let tx = self.net_tx.clone();
                 tokio::spawn(async move {
                     let result = async {
-                        let conn = pool.bootstrap().await?;
+                        let conn = pool.least_loaded().await?;
                         let version = conn.versions().negotiate(ApiKey::FindCoordinator)?;
                         Ok(conn
                             .send_version(fit::find_coordinator(request, version), version)
@@ -286,7 +286,8 @@ impl Coordinator {
                 let tx = self.net_tx.clone();
                 let request = Cluster::request_for(Some(topics.iter().map(String::as_str)));
                 tokio::spawn(async move {
-                    let result = async { Ok(pool.bootstrap().await?.send(request).await?) }.await;
+                    let result =
+                        async { Ok(pool.least_loaded().await?.send(request).await?) }.await;
                     let _ = tx.send(Net::Counts(result));
                 });
             }

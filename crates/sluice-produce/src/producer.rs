@@ -33,7 +33,7 @@ impl Producer {
         }
         config.validate()?;
         let pool = BrokerPool::new(config.bootstrap_servers.clone(), config.connection());
-        let conn = pool.bootstrap().await?;
+        let conn = pool.least_loaded().await?;
         let producer = if config.enable_idempotence {
             let response = conn
                 .send(

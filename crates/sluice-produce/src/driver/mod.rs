@@ -236,7 +236,7 @@ impl Driver {
             let tx = self.events_tx.clone();
             let request = Cluster::request_for(Some(self.topics.iter().map(String::as_str)));
             tokio::spawn(async move {
-                let result = async { Ok(pool.bootstrap().await?.send(request).await?) }.await;
+                let result = async { Ok(pool.least_loaded().await?.send(request).await?) }.await;
                 let _ = tx.send(Event::Metadata(result));
             });
         }
@@ -334,6 +334,7 @@ impl Driver {
             Event::Metadata(Ok(response)) => {
                 self.metadata_in_flight = false;
                 let update = self.cluster.apply(&response, std::time::Instant::now());
+                self.pool.learn(self.cluster.brokers());
                 for (topic, code) in update.topic_errors {
                     if code.is_retriable() {
                         tracing::debug!(%topic, %code, "metadata error for topic");
