@@ -43,7 +43,11 @@ impl ConsumerConfig {
 
     /// Sets one option by its Java/librdkafka key.
     pub fn set(&mut self, key: &str, value: &str) -> Result<(), Error> {
-        if self.fetch.set(key, value)? || self.group.set(key, value)? {
+        // Both parts, not the first that takes it: retry.backoff.ms and
+        // client-wide keys like it mean something to each.
+        let fetch = self.fetch.set(key, value)?;
+        let group = self.group.set(key, value)?;
+        if fetch || group {
             return Ok(());
         }
         Err(Error::Config {
@@ -153,6 +157,13 @@ mod tests {
             .set("session.timeout.ms", "6000")
             .build();
         assert!(bad.is_err());
+    }
+
+    #[test]
+    fn a_key_both_parts_take_reaches_both() {
+        let c = ConsumerConfig::from_pairs([("retry.backoff.ms", "250")]).unwrap();
+        assert_eq!(c.fetch.retry_backoff, Duration::from_millis(250));
+        assert_eq!(c.group.retry_backoff, Duration::from_millis(250));
     }
 
     #[test]
