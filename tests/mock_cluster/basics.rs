@@ -213,3 +213,21 @@ fn the_cli_consumes_assigned_and_as_a_group_and_shows_no_lag() {
         assert_eq!(row["high_watermark"], 200, "{lag}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fetch_client_polled_without_a_limit_waits_instead_of_panicking() {
+    let mock = Mock::start();
+    let topic = mock.topic("mock-poll-max", 1);
+    let mut client = sluice_fetch::FetchClient::connect(mock.config(&[]).fetch)
+        .await
+        .unwrap();
+    client.assign(partitions(&topic, 1));
+    tokio::select! {
+        r = client.poll(Duration::MAX) => panic!("nothing was written, yet: {r:?}"),
+        () = tokio::time::sleep(Duration::from_millis(300)) => {}
+    }
+    mock.produce(&topic, 1, 3);
+    let records = client.poll(Duration::MAX).await.unwrap();
+    assert_eq!(records[0].offset, 0);
+    client.close().await;
+}

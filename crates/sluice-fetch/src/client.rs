@@ -253,7 +253,7 @@ impl FetchClient {
     /// Before returning, the next fetches are already sent, so they are in
     /// flight while the application works.
     pub async fn poll(&mut self, timeout: Duration) -> Result<Vec<ConsumerRecord>> {
-        let deadline = Instant::now() + timeout;
+        let deadline = deadline_after(timeout);
         loop {
             while let Ok(event) = self.events_rx.try_recv() {
                 self.handle(event);
@@ -502,4 +502,14 @@ impl FetchClient {
     pub async fn close(self) {
         self.pool.close().await;
     }
+}
+
+/// `now + timeout`, for any timeout: `Duration::MAX` (no limit) and other
+/// sums past the clock's range become a deadline decades away instead of a
+/// panic.
+pub fn deadline_after(timeout: Duration) -> Instant {
+    const FAR: Duration = Duration::from_secs(86_400 * 365 * 30);
+    let now = Instant::now();
+    now.checked_add(timeout.min(FAR))
+        .unwrap_or_else(|| now + Duration::from_secs(86_400))
 }

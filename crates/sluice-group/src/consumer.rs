@@ -23,6 +23,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use sluice_fetch::client::deadline_after;
 use sluice_fetch::offsets::OffsetSpec;
 use sluice_fetch::record::ConsumerRecord;
 use sluice_fetch::{FetchClient, FetchConfig, TopicPartition};
@@ -541,15 +542,6 @@ fn send_commit(commands: &mpsc::UnboundedSender<Command>, offsets: Offsets) -> C
         let _ = tx.send(Err(gone()));
     }
     CommitHandle(rx)
-}
-
-/// `timeout` from now; `Duration::MAX` (or anything too far) is a deadline
-/// decades away rather than an overflow.
-fn deadline_after(timeout: Duration) -> Instant {
-    const FAR: Duration = Duration::from_secs(86_400 * 365 * 30);
-    let now = Instant::now();
-    now.checked_add(timeout.min(FAR))
-        .unwrap_or_else(|| now + Duration::from_secs(86_400))
 }
 
 /// Brackets a poll for the coordinator task: time inside it counts as

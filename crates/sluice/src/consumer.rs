@@ -156,8 +156,7 @@ impl Consumer {
         match &mut self.inner {
             Inner::Idle => Err(Error::Usage("subscribe or assign before polling".into())),
             Inner::Group(g) => Ok(g.poll(timeout).await?),
-            // Capped: the fetcher adds the timeout to the clock.
-            Inner::Assigned(c) => Ok(c.poll(timeout.min(UNBOUNDED)).await?),
+            Inner::Assigned(c) => Ok(c.poll(timeout).await?),
         }
     }
 
@@ -356,9 +355,6 @@ impl RebalanceListener for BoxedListener {
         self.0.on_partitions_assigned(consumer, partitions)
     }
 }
-
-/// A poll timeout that means "no limit" (the fetcher adds it to the clock).
-const UNBOUNDED: Duration = Duration::from_secs(86_400 * 365 * 30);
 
 /// What a [`RecordStream`] polls with (it owns the consumer meanwhile).
 type PollFuture<'a> =
