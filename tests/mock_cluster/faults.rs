@@ -339,3 +339,51 @@ async fn an_auto_commit_that_fails_is_sent_again() {
     }
     consumer.close().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lookup_does_not_wait_behind_a_parked_join_group() {
+    let mock = Mock::start();
+    let topic = mock.topic("mock-parked-join", 2);
+    mock.produce(&topic, 2, 50);
+    let group = unique_name("mock-parked-join");
+    let pairs = [
+        ("group.id", group.as_str()),
+        ("session.timeout.ms", "10000"),
+        ("max.poll.interval.ms", "60000"),
+        ("request.timeout.ms", "2000"),
+    ];
+    let mut a = Consumer::new(mock.config(&pairs)).unwrap();
+    a.subscribe(&[topic.as_str()]).await.unwrap();
+    let mut reads = Reads::default();
+    poll_until(&mut a, &mut reads, Duration::from_secs(30), |r| {
+        r.total() > 0
+    })
+    .await;
+    // B joins; the coordinator holds B's JoinGroup until A rejoins, which A
+    // does only in its next poll (A is busy: it does not poll meanwhile).
+    let mut b = Consumer::new(mock.config(&pairs)).unwrap();
+    b.subscribe(&[topic.as_str()]).await.unwrap();
+    assert!(
+        b.poll(Duration::from_millis(500)).await.unwrap().is_empty(),
+        "B has no partitions while its join is held"
+    );
+    // A lookup of B's meanwhile is answered at once, not after the join (or
+    // request.timeout.ms, which used to poison the connection, join and all).
+    let started = tokio::time::Instant::now();
+    let committed = b.committed(&partitions(&topic, 2)).await;
+    let took = started.elapsed();
+    assert!(committed.is_ok(), "{committed:?} after {took:?}");
+    assert!(took < Duration::from_secs(1), "the lookup waited {took:?}");
+    // And the group still forms once A polls.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while a.assignment().len() + b.assignment().len() != 2 || b.assignment().is_empty() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the group never formed"
+        );
+        reads.add(&a.poll(Duration::from_millis(100)).await.unwrap());
+        reads.add(&b.poll(Duration::from_millis(100)).await.unwrap());
+    }
+    a.close().await.unwrap();
+    b.close().await.unwrap();
+}

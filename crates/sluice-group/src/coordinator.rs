@@ -104,6 +104,11 @@ pub(crate) struct Coordinator {
     pool: Arc<BrokerPool>,
     /// The coordinator's own connection.
     coordinator_pool: Arc<BrokerPool>,
+    /// JoinGroup and SyncGroup get connections of their own: the coordinator
+    /// holds them until the group forms (a broker answers a connection's
+    /// requests in order), and a commit or lookup queued behind one would
+    /// wait that long, time out and take the join down with its connection.
+    rebalance_pool: Arc<BrokerPool>,
     events: mpsc::UnboundedSender<GroupEvent>,
     net_tx: mpsc::UnboundedSender<Net>,
     net_rx: mpsc::UnboundedReceiver<Net>,
@@ -130,11 +135,13 @@ impl Coordinator {
         let (tx, rx) = mpsc::unbounded_channel();
         let (net_tx, net_rx) = mpsc::unbounded_channel();
         let coordinator_pool = BrokerPool::new(Vec::new(), pool.config().clone());
+        let rebalance_pool = BrokerPool::new(Vec::new(), pool.config().clone());
         let request_timeout = pool.config().request_timeout;
         let task = Coordinator {
             membership,
             pool,
             coordinator_pool,
+            rebalance_pool,
             events,
             net_tx,
             net_rx,
@@ -196,6 +203,7 @@ impl Coordinator {
             }
         }
         self.coordinator_pool.close().await;
+        self.rebalance_pool.close().await;
     }
 
     /// Leaves the group; `true` when there is nothing to wait for.
@@ -279,7 +287,13 @@ impl Coordinator {
             Action::Join(request) => {
                 // The broker holds JoinGroup until the group forms: up to the rebalance timeout.
                 let timeout = self.rebalance_timeout + Duration::from_secs(5);
-                self.to_coordinator(move |v| fit::join(request, v), Some(timeout), Net::Join);
+                let pool = self.rebalance_pool.clone();
+                self.send_to_coordinator(
+                    pool,
+                    move |v| fit::join(request, v),
+                    Some(timeout),
+                    Net::Join,
+                );
             }
             Action::NeedPartitionCounts(topics) => {
                 let pool = self.pool.clone();
@@ -292,7 +306,15 @@ impl Coordinator {
                 });
             }
             Action::Sync(request) => {
-                self.to_coordinator(move |v| fit::sync(request, v), None, Net::Sync)
+                // A follower's SyncGroup waits for the leader's assignment.
+                let timeout = self.rebalance_timeout + Duration::from_secs(5);
+                let pool = self.rebalance_pool.clone();
+                self.send_to_coordinator(
+                    pool,
+                    move |v| fit::sync(request, v),
+                    Some(timeout),
+                    Net::Sync,
+                )
             }
             Action::Heartbeat(request) => {
                 self.to_coordinator(move |_| request, None, Net::Heartbeat)
@@ -327,6 +349,20 @@ impl Coordinator {
         R: Request + Send + 'static,
         R::Response: Send,
     {
+        self.send_to_coordinator(self.coordinator_pool.clone(), request, timeout, wrap);
+    }
+
+    /// Like [`Coordinator::to_coordinator`], over `pool`'s connection.
+    fn send_to_coordinator<R>(
+        &self,
+        pool: Arc<BrokerPool>,
+        request: impl FnOnce(i16) -> R + Send + 'static,
+        timeout: Option<Duration>,
+        wrap: impl FnOnce(Result<R::Response>) -> Net + Send + 'static,
+    ) where
+        R: Request + Send + 'static,
+        R::Response: Send,
+    {
         let tx = self.net_tx.clone();
         let Some(addr) = self.membership.coordinator().cloned() else {
             let _ = tx.send(wrap(Err(GroupError::State(
@@ -334,7 +370,6 @@ impl Coordinator {
             ))));
             return;
         };
-        let pool = self.coordinator_pool.clone();
         tokio::spawn(async move {
             let _ = tx.send(wrap(send(&pool, &addr, request, timeout).await));
         });
