@@ -9,7 +9,7 @@ use krafka::error::ErrorCode;
 use krafka::testing::{ApiKey, Control, FakeBroker};
 use sluice_fetch::FetchConfig;
 use sluice_group::{GroupConfig, GroupConsumer};
-use sluice_produce::{Producer, ProducerConfig, ProducerRecord};
+use sluice_integration::produce_to;
 use tokio::time::Instant;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -17,19 +17,7 @@ async fn a_fatal_heartbeat_answer_leaves_no_zombie() {
     let broker = FakeBroker::start().await.unwrap();
     assert!(broker.create_topic("orders", 2));
     let bootstrap = broker.bootstrap_servers();
-    let producer = Producer::connect(
-        ProducerConfig::default()
-            .with_pairs([("bootstrap.servers", bootstrap.as_str())])
-            .unwrap(),
-    )
-    .await
-    .unwrap();
-    for i in 0..200 {
-        producer
-            .send(ProducerRecord::new("orders", format!("v{i}")).partition(i % 2))
-            .await
-            .unwrap();
-    }
+    produce_to(&bootstrap, "orders", &[0, 1], 0, 100).await;
     let fetch = FetchConfig::default()
         .with_pairs([
             ("bootstrap.servers", bootstrap.as_str()),
@@ -83,5 +71,4 @@ async fn a_fatal_heartbeat_answer_leaves_no_zombie() {
         "heartbeats stopped"
     );
     c.close().await.unwrap();
-    producer.close().await;
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use krafka::testing::{ApiKey, Control, FakeBroker};
 use sluice_fetch::FetchConfig;
 use sluice_group::{GroupConfig, GroupConsumer};
-use sluice_produce::{Producer, ProducerConfig, ProducerRecord};
+use sluice_integration::produce_to;
 use tokio::time::Instant;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -17,19 +17,7 @@ async fn a_timed_out_committed_offset_lookup_is_retried_within_the_polls_budget(
     let broker = FakeBroker::start().await.unwrap();
     assert!(broker.create_topic("orders", 1));
     let bootstrap = broker.bootstrap_servers();
-    let producer = Producer::connect(
-        ProducerConfig::default()
-            .with_pairs([("bootstrap.servers", bootstrap.as_str())])
-            .unwrap(),
-    )
-    .await
-    .unwrap();
-    for i in 0..20 {
-        producer
-            .send(ProducerRecord::new("orders", format!("v{i}")).partition(0))
-            .await
-            .unwrap();
-    }
+    produce_to(&bootstrap, "orders", &[0], 0, 20).await;
     // Two answers come after the request timeout: the lookup's whole deadline passes.
     broker.on_times(ApiKey::OffsetFetch, 2, |_| {
         Control::Delay(Duration::from_secs(3))
@@ -77,7 +65,6 @@ async fn a_timed_out_committed_offset_lookup_is_retried_within_the_polls_budget(
         "looked up again"
     );
     c.close().await.unwrap();
-    producer.close().await;
 }
 
 /// Issue 13 (also): a group member has `seek_to`, as the assigned consumer
@@ -89,19 +76,7 @@ async fn a_group_member_seeks_to_the_earliest_offset() {
     let broker = FakeBroker::start().await.unwrap();
     assert!(broker.create_topic("events", 1));
     let bootstrap = broker.bootstrap_servers();
-    let producer = Producer::connect(
-        ProducerConfig::default()
-            .with_pairs([("bootstrap.servers", bootstrap.as_str())])
-            .unwrap(),
-    )
-    .await
-    .unwrap();
-    for i in 0..10 {
-        producer
-            .send(ProducerRecord::new("events", format!("v{i}")).partition(0))
-            .await
-            .unwrap();
-    }
+    produce_to(&bootstrap, "events", &[0], 0, 10).await;
     let fetch = FetchConfig::default()
         .with_pairs([
             ("bootstrap.servers", bootstrap.as_str()),
@@ -149,5 +124,4 @@ async fn a_group_member_seeks_to_the_earliest_offset() {
     };
     assert_eq!(again[0].offset, 0, "back at the earliest offset");
     c.close().await.unwrap();
-    producer.close().await;
 }

@@ -4,6 +4,7 @@
 //! The suite needs a running broker: `scripts/test.sh` starts tansu and sets
 //! `SLUICE_BOOTSTRAP`; `KAFKA_BOOTSTRAP` points it at any other broker.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -17,6 +18,7 @@ use serde_json::Value;
 use sluice_fetch::offsets::OffsetSpec;
 use sluice_fetch::{FetchClient, FetchConfig};
 use sluice_group::GroupConfig;
+use sluice_produce::{Producer, ProducerConfig, ProducerRecord};
 use sluice_wire::KafkaCode;
 use sluice_wire::connection::{Connection, ConnectionConfig};
 use tokio::time::Instant;
@@ -340,4 +342,42 @@ pub async fn produce_single_batches(conn: &Connection, topic: &TempTopic, first:
         assert_eq!(KafkaCode(p.error_code), KafkaCode::NONE, "produce {i}");
         assert_eq!(p.base_offset, i, "record {i} landed at its offset");
     }
+}
+
+/// Writes `per_partition` records to each of `partitions` of
+/// `topic` with sluice's producer (value `p{p}-{i}`, key `k{i}`), and checks
+/// each partition's acknowledged offsets are consecutive.
+pub async fn produce_to(
+    bootstrap: &str,
+    topic: &str,
+    partitions: &[i32],
+    first: usize,
+    per_partition: usize,
+) {
+    let config = ProducerConfig::default()
+        .with_pairs([("bootstrap.servers", bootstrap), ("linger.ms", "5")])
+        .expect("producer config");
+    let producer = Producer::connect(config).await.expect("producer");
+    let mut pending = Vec::new();
+    for i in first..first + per_partition {
+        for &p in partitions {
+            let record = ProducerRecord::new(topic, format!("p{p}-{i}"))
+                .key(format!("k{i}"))
+                .partition(p);
+            pending.push((p, producer.send(record)));
+        }
+    }
+    let mut offsets: BTreeMap<i32, Vec<i64>> = BTreeMap::new();
+    for (p, delivery) in pending {
+        let meta = delivery.await.expect("delivered");
+        assert_eq!(meta.partition, p);
+        offsets.entry(p).or_default().push(meta.offset);
+    }
+    for (p, o) in &offsets {
+        assert!(
+            o.windows(2).all(|w| w[1] == w[0] + 1),
+            "partition {p}: acknowledged offsets are consecutive: {o:?}"
+        );
+    }
+    producer.close().await;
 }

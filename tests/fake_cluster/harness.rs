@@ -8,8 +8,7 @@ use std::time::Duration;
 use krafka::testing::FakeBroker;
 use sluice::{Consumer, ConsumerConfig};
 use sluice_fetch::record::ConsumerRecord;
-use sluice_integration::unique_name;
-use sluice_produce::{Producer, ProducerConfig, ProducerRecord};
+use sluice_integration::{produce_to, unique_name};
 use tokio::time::Instant;
 
 /// How long any one wait in these tests may take before it fails.
@@ -127,44 +126,6 @@ impl Cluster {
             .expect("subscribe");
         c
     }
-}
-
-/// Writes `per_partition` records to each of `partitions` of
-/// `topic` with sluice's producer (value `p{p}-{i}`, key `k{i}`), and checks
-/// each partition's acknowledged offsets are consecutive.
-pub async fn produce_to(
-    bootstrap: &str,
-    topic: &str,
-    partitions: &[i32],
-    first: usize,
-    per_partition: usize,
-) {
-    let config = ProducerConfig::default()
-        .with_pairs([("bootstrap.servers", bootstrap), ("linger.ms", "5")])
-        .expect("producer config");
-    let producer = Producer::connect(config).await.expect("producer");
-    let mut pending = Vec::new();
-    for i in first..first + per_partition {
-        for &p in partitions {
-            let record = ProducerRecord::new(topic, format!("p{p}-{i}"))
-                .key(format!("k{i}"))
-                .partition(p);
-            pending.push((p, producer.send(record)));
-        }
-    }
-    let mut offsets: BTreeMap<i32, Vec<i64>> = BTreeMap::new();
-    for (p, delivery) in pending {
-        let meta = delivery.await.expect("delivered");
-        assert_eq!(meta.partition, p);
-        offsets.entry(p).or_default().push(meta.offset);
-    }
-    for (p, o) in &offsets {
-        assert!(
-            o.windows(2).all(|w| w[1] == w[0] + 1),
-            "partition {p}: acknowledged offsets are consecutive: {o:?}"
-        );
-    }
-    producer.close().await;
 }
 
 /// What a consumer read, checked against the log: per partition the offsets in

@@ -22,8 +22,8 @@ async fn assigned(mock: &Mock, topic: &str, n: i32, pairs: &[(&str, &str)]) -> C
 }
 
 /// An assigned consumer of a new `n`-partition topic of `per_partition`
-/// records each (leaders as the mock places them), polled until it has read
-/// `first` records.
+/// records each, polled until it has read `first` records. Partition p is
+/// led by broker p + 1 (as the mock places leaders, made sure of).
 async fn reading(
     mock: &Mock,
     prefix: &str,
@@ -32,6 +32,9 @@ async fn reading(
     first: usize,
 ) -> (String, Consumer, Reads) {
     let topic = mock.topic(prefix, n);
+    for p in 0..n {
+        mock.set_leader(&topic, p, p % BROKERS + 1);
+    }
     mock.produce(&topic, n, per_partition);
     let mut consumer = assigned(mock, &topic, n, &[("max.poll.records", "100")]).await;
     let mut reads = Reads::default();
@@ -89,17 +92,7 @@ async fn read_and_commit_all(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_partition_leader_that_moves_mid_consume_loses_and_repeats_nothing() {
     let mock = Mock::start();
-    let topic = mock.topic("mock-leader-moves", 3);
-    for p in 0..3 {
-        mock.set_leader(&topic, p, p + 1);
-    }
-    mock.produce(&topic, 3, 300);
-    let mut consumer = assigned(&mock, &topic, 3, &[("max.poll.records", "100")]).await;
-    let mut reads = Reads::default();
-    poll_until(&mut consumer, &mut reads, Duration::from_secs(30), |r| {
-        r.total() >= 300
-    })
-    .await;
+    let (topic, mut consumer, mut reads) = reading(&mock, "mock-leader-moves", 3, 300, 300).await;
     // Every leader moves to the next broker (its leader epoch goes up).
     for p in 0..3 {
         mock.set_leader(&topic, p, (p + 1) % BROKERS + 1);
@@ -117,17 +110,7 @@ async fn a_partition_leader_that_moves_mid_consume_loses_and_repeats_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_leader_broker_down_and_back_stalls_only_its_partitions() {
     let mock = Mock::start();
-    let topic = mock.topic("mock-broker-down", 3);
-    for p in 0..3 {
-        mock.set_leader(&topic, p, p + 1);
-    }
-    mock.produce(&topic, 3, 300);
-    let mut consumer = assigned(&mock, &topic, 3, &[("max.poll.records", "100")]).await;
-    let mut reads = Reads::default();
-    poll_until(&mut consumer, &mut reads, Duration::from_secs(30), |r| {
-        r.total() >= 100
-    })
-    .await;
+    let (_, mut consumer, mut reads) = reading(&mock, "mock-broker-down", 3, 300, 100).await;
     // Broker 1 (partition 0's leader) goes down: the other partitions must
     // still be read to their end while it is.
     mock.cluster.broker_down(1).unwrap();
