@@ -214,15 +214,27 @@ impl GroupConsumer {
         {
             return; // no baseline before the metadata has answered for each
         }
+        // Called on every poll: compare in place, allocate only on a change.
+        let count = |t: &str| cluster.topic(t).map(|i| i.partitions.len());
+        let unchanged = self.reported_counts.as_ref().is_some_and(|known| {
+            known.len()
+                == self
+                    .subscription
+                    .iter()
+                    .filter(|t| count(t).is_some())
+                    .count()
+                && known.iter().all(|(t, n)| count(t) == Some(*n))
+        });
+        if unchanged {
+            return;
+        }
         let counts: BTreeMap<String, usize> = self
             .subscription
             .iter()
-            .filter_map(|t| Some((t.clone(), cluster.partitions_of(t)?.len())))
+            .filter_map(|t| Some((t.clone(), count(t)?)))
             .collect();
-        if self.reported_counts.as_ref() != Some(&counts) {
-            self.reported_counts = Some(counts.clone());
-            let _ = self.commands.send(Command::PartitionCounts(counts));
-        }
+        self.reported_counts = Some(counts.clone());
+        let _ = self.commands.send(Command::PartitionCounts(counts));
     }
 
     /// Sets the rebalance listener.

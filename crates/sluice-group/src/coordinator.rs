@@ -160,9 +160,7 @@ impl Coordinator {
         loop {
             let now = Instant::now();
             self.dispatch_jobs(now);
-            while let Some(action) = self.membership.poll_action(now.into_std()) {
-                self.execute(action);
-            }
+            self.flush_actions(now);
             if let Some(error) = self.membership.take_error() {
                 self.fail_jobs(&error.to_string());
                 let _ = self.events.send(GroupEvent::Failed(error));
@@ -186,9 +184,7 @@ impl Coordinator {
                     // The consumer is gone without closing: leave quietly.
                     None => {
                         self.membership.close();
-                        while let Some(action) = self.membership.poll_action(now.into_std()) {
-                            self.execute(action);
-                        }
+                        self.flush_actions(now);
                         return;
                     }
                 },
@@ -286,14 +282,7 @@ impl Coordinator {
             }
             Action::Join(request) => {
                 // The broker holds JoinGroup until the group forms: up to the rebalance timeout.
-                let timeout = self.rebalance_timeout + Duration::from_secs(5);
-                let pool = self.rebalance_pool.clone();
-                self.send_to_coordinator(
-                    pool,
-                    move |v| fit::join(request, v),
-                    Some(timeout),
-                    Net::Join,
-                );
+                self.to_coordinator_while_group_forms(move |v| fit::join(request, v), Net::Join);
             }
             Action::NeedPartitionCounts(topics) => {
                 let pool = self.pool.clone();
@@ -307,14 +296,7 @@ impl Coordinator {
             }
             Action::Sync(request) => {
                 // A follower's SyncGroup waits for the leader's assignment.
-                let timeout = self.rebalance_timeout + Duration::from_secs(5);
-                let pool = self.rebalance_pool.clone();
-                self.send_to_coordinator(
-                    pool,
-                    move |v| fit::sync(request, v),
-                    Some(timeout),
-                    Net::Sync,
-                )
+                self.to_coordinator_while_group_forms(move |v| fit::sync(request, v), Net::Sync)
             }
             Action::Heartbeat(request) => {
                 self.to_coordinator(move |_| request, None, Net::Heartbeat)
@@ -340,6 +322,27 @@ impl Coordinator {
 
     /// Sends a request to the coordinator on its own connection; the answer
     /// comes back through `wrap`.
+    /// Carries out every action the membership has for `now`.
+    fn flush_actions(&mut self, now: Instant) {
+        while let Some(action) = self.membership.poll_action(now.into_std()) {
+            self.execute(action);
+        }
+    }
+
+    /// Sends a JoinGroup or SyncGroup: over the rebalance connection, with
+    /// time for the coordinator to hold it until the group forms.
+    fn to_coordinator_while_group_forms<R>(
+        &self,
+        request: impl FnOnce(i16) -> R + Send + 'static,
+        wrap: impl FnOnce(Result<R::Response>) -> Net + Send + 'static,
+    ) where
+        R: Request + Send + 'static,
+        R::Response: Send,
+    {
+        let timeout = self.rebalance_timeout + Duration::from_secs(5);
+        self.send_to_coordinator(self.rebalance_pool.clone(), request, Some(timeout), wrap);
+    }
+
     fn to_coordinator<R>(
         &self,
         request: impl FnOnce(i16) -> R + Send + 'static,
@@ -458,9 +461,7 @@ impl Coordinator {
         if let Some((_, code)) = stale {
             self.membership.on_commit_error(*code, now.into_std());
             // The revoke reaches the consumer before the commit's error does.
-            while let Some(action) = self.membership.poll_action(now.into_std()) {
-                self.execute(action);
-            }
+            self.flush_actions(now);
         } else if failed.iter().all(|(_, c)| c.is_retriable()) && now < job.deadline {
             if failed
                 .iter()
