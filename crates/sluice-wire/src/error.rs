@@ -62,6 +62,59 @@ pub enum WireError {
         timeout_ms: u64,
     },
 
+    // ---- security ---------------------------------------------------------
+    /// A security setting (`security.protocol`, `ssl.*`, `sasl.*`) is
+    /// missing, unknown or has a bad value. Never carries a secret.
+    #[error("configuration {key}: {message}")]
+    Config {
+        /// The key.
+        key: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// The broker refused our credentials, or its SASL answers did not
+    /// prove it knows them (a SCRAM server signature that does not verify).
+    #[error("SASL {mechanism} authentication with {addr} failed: {message}")]
+    SaslAuthenticationFailed {
+        /// The peer's address.
+        addr: String,
+        /// The mechanism used.
+        mechanism: String,
+        /// The broker's message, or what did not verify.
+        message: String,
+    },
+    /// The broker does not enable the configured SASL mechanism.
+    #[error("SASL mechanism {mechanism} is not enabled on {addr}; it enables: {}", if enabled.is_empty() { "none".to_string() } else { enabled.join(", ") })]
+    SaslMechanismNotEnabled {
+        /// The peer's address.
+        addr: String,
+        /// The mechanism asked for.
+        mechanism: String,
+        /// The mechanisms the broker listed.
+        enabled: Vec<String>,
+    },
+    /// The TLS handshake failed (unknown CA, hostname mismatch, expired
+    /// certificate, client certificate required...).
+    #[error("TLS with {addr} failed: {message}")]
+    Tls {
+        /// The peer's address.
+        addr: String,
+        /// What rustls or the peer said, in words.
+        message: String,
+    },
+    /// The peer speaks another security protocol than the one configured:
+    /// TLS answered to plaintext, plaintext to TLS, or a connection closed
+    /// right after ApiVersions (a SASL listener spoken to without SASL).
+    #[error("{addr}: {message}; check security.protocol (configured: {configured})")]
+    SecurityProtocolMismatch {
+        /// The peer's address.
+        addr: String,
+        /// The configured `security.protocol`.
+        configured: String,
+        /// What was seen.
+        message: String,
+    },
+
     // ---- framing ----------------------------------------------------------
     /// A frame's size prefix is larger than `receive.message.max.bytes`.
     #[error("frame of {size} bytes exceeds receive.message.max.bytes ({max})")]
@@ -202,6 +255,48 @@ impl WireError {
             | WireError::RequestTimeout { .. } => true,
             WireError::Kafka { code, .. } => code.is_retriable(),
             _ => false,
+        }
+    }
+
+    /// Whether the error is about security (credentials, mechanisms, TLS,
+    /// the wrong `security.protocol`): retrying with the same settings will
+    /// fail the same way, so callers surface it instead of reconnecting.
+    pub fn is_security(&self) -> bool {
+        matches!(
+            self,
+            WireError::Config { .. }
+                | WireError::SaslAuthenticationFailed { .. }
+                | WireError::SaslMechanismNotEnabled { .. }
+                | WireError::Tls { .. }
+                | WireError::SecurityProtocolMismatch { .. }
+        )
+    }
+
+    /// Fills in the peer's address of an error made where it was not known
+    /// (a SASL mechanism or the TLS layer).
+    pub fn at(mut self, peer: &str) -> Self {
+        match &mut self {
+            WireError::SaslAuthenticationFailed { addr, .. }
+            | WireError::SaslMechanismNotEnabled { addr, .. }
+            | WireError::Tls { addr, .. }
+            | WireError::SecurityProtocolMismatch { addr, .. }
+            | WireError::RequestTimeout { addr, .. }
+                if addr.is_empty() =>
+            {
+                *addr = peer.to_string()
+            }
+            _ => {}
+        }
+        self
+    }
+
+    /// A SASL authentication failure, before the address is known
+    /// ([`WireError::at`] fills it in).
+    pub fn sasl_failed(mechanism: &str, message: impl Into<String>) -> Self {
+        WireError::SaslAuthenticationFailed {
+            addr: String::new(),
+            mechanism: mechanism.to_string(),
+            message: message.into(),
         }
     }
 

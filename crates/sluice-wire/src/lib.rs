@@ -43,6 +43,7 @@ pub mod error_code;
 pub mod frame;
 pub mod protocol;
 pub mod records;
+pub mod security;
 pub mod versions;
 
 pub use error::{Result, WireError};
