@@ -6,9 +6,11 @@ use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::delete_topics_request::DeleteTopicState;
 use kafka_protocol::messages::{CreateTopicsRequest, DeleteTopicsRequest, TopicName};
 use kafka_protocol::protocol::StrBytes;
+use sluice_fetch::FetchConfig;
 use sluice_fetch::pool::BrokerPool;
 use sluice_wire::KafkaCode;
-use sluice_wire::connection::ConnectionConfig;
+
+use crate::consume::split_properties;
 
 /// Arguments of `sluice topic`.
 #[derive(Debug, Args)]
@@ -33,6 +35,9 @@ enum Action {
         /// Replication factor.
         #[arg(short = 'r', long = "replication-factor", default_value_t = 1)]
         replication: i16,
+        /// Connection property (security.protocol, sasl.*, ssl.*, request.timeout.ms...).
+        #[arg(short = 'X', value_name = "KEY=VALUE")]
+        properties: Vec<String>,
     },
     /// Delete topics.
     Delete {
@@ -42,6 +47,9 @@ enum Action {
         /// Topic name (repeatable).
         #[arg(short = 't', long = "topic", required = true)]
         topics: Vec<String>,
+        /// Connection property (security.protocol, sasl.*, ssl.*, request.timeout.ms...).
+        #[arg(short = 'X', value_name = "KEY=VALUE")]
+        properties: Vec<String>,
     },
 }
 
@@ -49,15 +57,25 @@ fn name(t: &str) -> TopicName {
     TopicName(StrBytes::from_string(t.to_string()))
 }
 
-fn pool(brokers: &str) -> std::sync::Arc<BrokerPool> {
-    let config = ConnectionConfig {
-        client_id: "sluice-cli".into(),
-        ..ConnectionConfig::default()
-    };
-    BrokerPool::new(
-        brokers.split(',').map(|s| s.trim().to_string()).collect(),
-        config,
-    )
+/// A pool for `brokers` with the connection settings `-X` gives (the
+/// fetch configuration's keys, security among them).
+fn pool(
+    brokers: &str,
+    properties: &[String],
+) -> Result<std::sync::Arc<BrokerPool>, Box<dyn std::error::Error>> {
+    let mut config = FetchConfig::default();
+    config.set("bootstrap.servers", brokers)?;
+    config.client_id = "sluice-cli".into();
+    for (key, value) in split_properties(properties)? {
+        if !config.set(key, value)? {
+            return Err(sluice_fetch::config::unknown_key(key).into());
+        }
+    }
+    config.security.validate()?;
+    Ok(BrokerPool::new(
+        config.bootstrap_servers.clone(),
+        config.connection_config(),
+    ))
 }
 
 /// Runs `sluice topic`.
@@ -68,8 +86,9 @@ pub async fn run(args: TopicArgs) -> Result<(), Box<dyn std::error::Error>> {
             topics,
             partitions,
             replication,
+            properties,
         } => {
-            let conn = pool(&brokers).bootstrap().await?;
+            let conn = pool(&brokers, &properties)?.bootstrap().await?;
             let request = CreateTopicsRequest::default()
                 .with_topics(
                     topics
@@ -100,8 +119,12 @@ pub async fn run(args: TopicArgs) -> Result<(), Box<dyn std::error::Error>> {
             }
             Ok(())
         }
-        Action::Delete { brokers, topics } => {
-            let conn = pool(&brokers).bootstrap().await?;
+        Action::Delete {
+            brokers,
+            topics,
+            properties,
+        } => {
+            let conn = pool(&brokers, &properties)?.bootstrap().await?;
             let request = DeleteTopicsRequest::default()
                 .with_topic_names(topics.iter().map(|t| name(t)).collect())
                 .with_topics(

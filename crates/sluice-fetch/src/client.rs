@@ -57,6 +57,9 @@ pub struct FetchClient {
     brokers: Backoff<i32>,
     /// Partitions whose last offset lookup failed, waiting to ask again.
     lookups: Backoff<TopicPartition>,
+    /// A security error met in the background (wrong credentials or TLS
+    /// settings): the next poll returns it instead of retrying forever.
+    fatal: Option<FetchError>,
 }
 
 impl FetchClient {
@@ -68,6 +71,7 @@ impl FetchClient {
 
     /// Like [`FetchClient::connect`], sharing an existing connection pool.
     pub async fn with_pool(config: FetchConfig, pool: Arc<BrokerPool>) -> Result<Self> {
+        config.security.validate()?;
         let (events_tx, events_rx) = mpsc::unbounded_channel();
         let max = config.retry_backoff_max;
         let mut client = FetchClient {
@@ -81,6 +85,7 @@ impl FetchClient {
             connecting: BTreeSet::new(),
             brokers: Backoff::new(max),
             lookups: Backoff::new(max),
+            fatal: None,
         };
         client.refresh_metadata().await?;
         Ok(client)
@@ -258,6 +263,9 @@ impl FetchClient {
             while let Ok(event) = self.events_rx.try_recv() {
                 self.handle(event);
             }
+            if let Some(e) = self.fatal.take() {
+                return Err(e);
+            }
             self.drive();
             let records = self.fetcher.poll()?;
             if !records.is_empty() {
@@ -266,7 +274,12 @@ impl FetchClient {
             }
             let wake = self.next_wake().map_or(deadline, |w| w.min(deadline));
             match tokio::time::timeout_at(wake, self.events_rx.recv()).await {
-                Ok(Some(event)) => self.handle(event),
+                Ok(Some(event)) => {
+                    self.handle(event);
+                    if let Some(e) = self.fatal.take() {
+                        return Err(e);
+                    }
+                }
                 Ok(None) => unreachable!("the client holds a sender"),
                 Err(_) if Instant::now() >= deadline => return Ok(Vec::new()),
                 Err(_) => {}
@@ -421,6 +434,7 @@ impl FetchClient {
                     Err(e) => {
                         tracing::warn!(error = %e, "metadata refresh failed");
                         self.cluster.request_refresh();
+                        self.surface(e);
                     }
                 }
             }
@@ -430,6 +444,7 @@ impl FetchClient {
                     tracing::warn!(broker, error = %e, "cannot connect to broker");
                     self.brokers.failed(broker, reconnect, now);
                     self.cluster.request_refresh();
+                    self.surface(e);
                 }
             }
             Event::Fetched { broker, result } => match result {
@@ -457,6 +472,7 @@ impl FetchClient {
                     self.fetcher.on_fetch_failed(broker);
                     self.brokers.failed(broker, reconnect, now);
                     self.cluster.request_refresh();
+                    self.surface(FetchError::Wire(e));
                 }
             },
             Event::Offsets {
@@ -493,8 +509,17 @@ impl FetchClient {
                     self.fetcher.on_offset_lookup_failed(&tps);
                     self.brokers.failed(broker, reconnect, now);
                     self.cluster.request_refresh();
+                    self.surface(e);
                 }
             },
+        }
+    }
+
+    /// Keeps a security error for the next poll to return (the first one
+    /// wins); other background errors are retried as they were.
+    fn surface(&mut self, e: FetchError) {
+        if e.is_security() && self.fatal.is_none() {
+            self.fatal = Some(e);
         }
     }
 

@@ -102,6 +102,8 @@ pub struct FetchConfig {
     pub connect_timeout: Duration,
     /// `receive.message.max.bytes`: the largest response frame accepted.
     pub receive_message_max_bytes: usize,
+    /// `security.protocol`, `ssl.*`, `sasl.*`: how connections are secured.
+    pub security: sluice_wire::security::SecurityConfig,
 }
 
 impl Default for FetchConfig {
@@ -125,6 +127,7 @@ impl Default for FetchConfig {
             reconnect_backoff: Duration::from_millis(50),
             connect_timeout: Duration::from_secs(10),
             receive_message_max_bytes: sluice_wire::frame::DEFAULT_RECEIVE_MESSAGE_MAX_BYTES,
+            security: Default::default(),
         }
     }
 }
@@ -159,6 +162,13 @@ impl FetchConfig {
     /// next one, and reports a key nobody knows); a bad value is an error
     /// naming the key.
     pub fn set(&mut self, key: &str, value: &str) -> Result<bool> {
+        let security = self.security.set(key, value).map_err(|e| match e {
+            sluice_wire::WireError::Config { key, message } => FetchError::Config { key, message },
+            e => FetchError::Wire(e),
+        })?;
+        if security {
+            return Ok(true);
+        }
         match key {
             "bootstrap.servers" | "metadata.broker.list" => {
                 self.bootstrap_servers = parse_servers(key, value)?
@@ -211,6 +221,7 @@ impl FetchConfig {
             request_timeout: self.request_timeout,
             connect_timeout: self.connect_timeout,
             receive_message_max_bytes: self.receive_message_max_bytes,
+            security: self.security.clone(),
             ..Default::default()
         }
     }

@@ -91,5 +91,17 @@ impl FetchError {
     }
 }
 
+impl FetchError {
+    /// Whether the error says the security settings are wrong (credentials,
+    /// certificates, `security.protocol`): reconnecting with them fails the
+    /// same way, so it is surfaced instead of retried.
+    pub fn is_security(&self) -> bool {
+        match self {
+            FetchError::Wire(e) => e.is_security(),
+            _ => false,
+        }
+    }
+}
+
 /// Shorthand for results in this crate.
 pub type Result<T, E = FetchError> = std::result::Result<T, E>;

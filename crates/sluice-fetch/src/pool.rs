@@ -154,6 +154,8 @@ impl BrokerPool {
             };
             match result {
                 Ok(conn) => return Ok(conn),
+                // Wrong credentials or TLS settings fail at every broker alike.
+                Err(e) if e.is_security() => return Err(e),
                 Err(e) => {
                     tracing::warn!(%target, error = %e, "broker unreachable; trying the next");
                     last = match e {
@@ -186,6 +188,7 @@ impl BrokerPool {
                     *slot = Some((addr.clone(), conn.clone()));
                     return Ok(conn);
                 }
+                Err(e) if e.is_security() => return Err(e.into()),
                 Err(e) => {
                     tracing::warn!(%addr, error = %e, "bootstrap broker unreachable");
                     last = e.to_string();

@@ -4,6 +4,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sluice_fetch::config::{parse, parse_bool, parse_in, parse_ms, parse_servers};
+use sluice_wire::WireError;
 use sluice_wire::connection::ConnectionConfig;
 use sluice_wire::records::Compression;
 
@@ -56,7 +57,7 @@ impl FromStr for Partitioner {
 }
 
 /// The producer's settings.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ProducerConfig {
     /// `bootstrap.servers`.
     pub bootstrap_servers: Vec<String>,
@@ -89,6 +90,8 @@ pub struct ProducerConfig {
     /// write (InitProducerId, sequence numbers per partition); needs
     /// `acks=all`.
     pub enable_idempotence: bool,
+    /// `security.protocol`, `ssl.*`, `sasl.*`: how connections are secured.
+    pub security: sluice_wire::security::SecurityConfig,
 }
 
 impl Default for ProducerConfig {
@@ -108,6 +111,7 @@ impl Default for ProducerConfig {
             metadata_max_age: Duration::from_secs(300),
             partitioner: Partitioner::Murmur2Random,
             enable_idempotence: false,
+            security: Default::default(),
         }
     }
 }
@@ -207,6 +211,12 @@ impl ProducerConfig {
             key: key.to_string(),
             message: format!("{value:?}: {message}"),
         };
+        if self.security.set(key, value).map_err(|e| match e {
+            WireError::Config { key, message } => ProduceError::Config { key, message },
+            e => ProduceError::from(e),
+        })? {
+            return Ok(true);
+        }
         match key {
             "bootstrap.servers" | "metadata.broker.list" => {
                 self.bootstrap_servers = parse_servers(key, value)?
@@ -280,6 +290,7 @@ impl ProducerConfig {
         ConnectionConfig {
             client_id: self.client_id.clone(),
             request_timeout: self.request_timeout,
+            security: self.security.clone(),
             ..ConnectionConfig::default()
         }
     }

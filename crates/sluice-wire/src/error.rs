@@ -74,7 +74,7 @@ pub enum WireError {
     },
     /// The broker refused our credentials, or its SASL answers did not
     /// prove it knows them (a SCRAM server signature that does not verify).
-    #[error("SASL {mechanism} authentication with {addr} failed: {message}")]
+    #[error("SASL {mechanism} authentication failed at {addr}: {message}")]
     SaslAuthenticationFailed {
         /// The peer's address.
         addr: String,
@@ -84,7 +84,7 @@ pub enum WireError {
         message: String,
     },
     /// The broker does not enable the configured SASL mechanism.
-    #[error("SASL mechanism {mechanism} is not enabled on {addr}; it enables: {}", if enabled.is_empty() { "none".to_string() } else { enabled.join(", ") })]
+    #[error("SASL mechanism {mechanism} is not enabled on {addr}; {}", if enabled.is_empty() { "the broker did not list the ones it enables".to_string() } else { format!("it enables: {}", enabled.join(", ")) })]
     SaslMechanismNotEnabled {
         /// The peer's address.
         addr: String,

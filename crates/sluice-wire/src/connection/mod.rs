@@ -12,25 +12,26 @@
 mod handshake;
 mod shared;
 
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::protocol::Request;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::{RwLock, Semaphore, mpsc};
 use tracing::Instrument;
 
 use crate::error::{Result, WireError};
 use crate::frame::{DEFAULT_RECEIVE_MESSAGE_MAX_BYTES, FrameDecoder};
 use crate::protocol::{api_key_of, decode_response, encode_request};
+use crate::security::sasl::exchange;
+use crate::security::{SecurityConfig, tls};
 use crate::versions::ApiVersionsTable;
-use shared::{Pending, Shared};
+use shared::{Fault, Pending, Shared};
 
 /// How a connection behaves.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct ConnectionConfig {
     /// `client.id`, sent in every request header.
     pub client_id: String,
@@ -46,6 +47,8 @@ pub struct ConnectionConfig {
     pub client_software_name: String,
     /// Sent in ApiVersions v3+ (KIP-511).
     pub client_software_version: String,
+    /// `security.protocol` and its TLS and SASL settings.
+    pub security: SecurityConfig,
 }
 
 impl Default for ConnectionConfig {
@@ -58,6 +61,7 @@ impl Default for ConnectionConfig {
             receive_message_max_bytes: DEFAULT_RECEIVE_MESSAGE_MAX_BYTES,
             client_software_name: "sluice".into(),
             client_software_version: env!("CARGO_PKG_VERSION").into(),
+            security: SecurityConfig::default(),
         }
     }
 }
@@ -68,6 +72,9 @@ struct Inner {
     versions: ApiVersionsTable,
     shared: Arc<Shared>,
     permits: Semaphore,
+    /// Held for writing while the connection re-authenticates: new requests
+    /// wait, those in flight are answered.
+    gate: RwLock<()>,
 }
 
 /// A connection to one broker. Cheap to clone; clones share the socket.
@@ -86,27 +93,54 @@ impl std::fmt::Debug for Connection {
 }
 
 impl Connection {
-    /// Connects to `addr` (`host:port`) and negotiates API versions.
+    /// Connects to `addr` (`host:port`): TCP, TLS when `security.protocol`
+    /// says so, the ApiVersions handshake, then SASL authentication. A
+    /// security failure (credentials, certificates, the wrong protocol) is
+    /// an error that is not retriable and names the broker.
+    ///
+    /// Cancel-safe: dropping the future drops the half-made connection.
     pub async fn connect(addr: &str, config: ConnectionConfig) -> Result<Connection> {
         let shared = open(addr, &config).await?;
         let versions = match handshake::api_versions(&shared, &config).await {
             Ok(v) => v,
             Err(e) => {
+                let e = explain(&shared, e, &config).at(addr);
                 shared.poison(format!("ApiVersions handshake failed: {e}"));
                 return Err(e);
             }
         };
         tracing::debug!(%addr, apis = ?versions, "connected");
         let permits = Semaphore::new(config.max_in_flight.max(1));
-        Ok(Connection {
+        let conn = Connection {
             inner: Arc::new(Inner {
                 addr: addr.to_string(),
                 config,
                 versions,
                 shared,
                 permits,
+                gate: RwLock::new(()),
             }),
-        })
+        };
+        let security = &conn.inner.config.security;
+        if security.protocol.uses_sasl() {
+            match exchange::authenticate(&conn, &security.sasl).await {
+                Ok(done) => {
+                    tracing::debug!(%addr, mechanism = security.sasl.mechanism.wire_name(), "authenticated");
+                    if let Some(lifetime) = done.session_lifetime {
+                        spawn_reauthentication(&conn, lifetime);
+                    }
+                }
+                Err(e) => {
+                    let e = explain(&conn.inner.shared, e, &conn.inner.config).at(addr);
+                    conn.inner
+                        .shared
+                        .poison(format!("SASL authentication failed: {e}"));
+                    return Err(e);
+                }
+            }
+        }
+        conn.inner.shared.mark_ready();
+        Ok(conn)
     }
 
     /// The broker's announced API versions.
@@ -144,13 +178,34 @@ impl Connection {
         version: i16,
         timeout: Duration,
     ) -> Result<R::Response> {
-        let api = api_key_of::<R>()?;
         let _permit = self
             .inner
             .permits
             .acquire()
             .await
             .map_err(|_| self.closed())?;
+        self.round_trip(request, version, timeout, true).await
+    }
+
+    /// Sends a request of the SASL exchange: past the re-authentication
+    /// gate and the in-flight limit.
+    pub(crate) async fn send_unguarded<R: Request>(
+        &self,
+        request: R,
+        version: i16,
+    ) -> Result<R::Response> {
+        self.round_trip(request, version, self.inner.config.request_timeout, false)
+            .await
+    }
+
+    async fn round_trip<R: Request>(
+        &self,
+        request: R,
+        version: i16,
+        timeout: Duration,
+        gated: bool,
+    ) -> Result<R::Response> {
+        let api = api_key_of::<R>()?;
         let shared = &self.inner.shared;
         let correlation_id = shared.next_correlation_id();
         let frame = encode_request(
@@ -171,10 +226,16 @@ impl Connection {
         );
         async move {
             let started = Instant::now();
+            let _gate = if gated {
+                Some(self.inner.gate.read().await)
+            } else {
+                None
+            };
             let reply = shared.submit(
                 frame.freeze(),
                 Some(Pending::new(correlation_id, api, version)),
             )?;
+            drop(_gate);
             let Some(reply) = reply else {
                 unreachable!("a pending request gets a reply channel")
             };
@@ -208,6 +269,7 @@ impl Connection {
     /// Sends a request that gets no response (Produce with acks=0).
     pub async fn send_no_response<R: Request>(&self, request: R, version: i16) -> Result<()> {
         let shared = &self.inner.shared;
+        let _gate = self.inner.gate.read().await;
         let correlation_id = shared.next_correlation_id();
         let frame = encode_request(
             correlation_id,
@@ -231,12 +293,78 @@ impl Connection {
     }
 }
 
-/// Opens the socket and starts the reader and writer tasks.
+/// Re-authenticates `conn` before each session runs out (KIP-368), for as
+/// long as the connection lives. A failed re-authentication poisons the
+/// connection with its error; its owner connects again.
+fn spawn_reauthentication(conn: &Connection, lifetime: Duration) {
+    let weak: Weak<Inner> = Arc::downgrade(&conn.inner);
+    tokio::spawn(async move {
+        let mut lifetime = lifetime;
+        loop {
+            tokio::time::sleep(exchange::reauthenticate_after(lifetime)).await;
+            let Some(inner) = weak.upgrade() else { return };
+            if inner.shared.is_poisoned() {
+                return;
+            }
+            let conn = Connection { inner };
+            let gate = conn.inner.gate.write().await;
+            let result = exchange::authenticate(&conn, &conn.inner.config.security.sasl).await;
+            drop(gate);
+            match result {
+                Ok(done) => {
+                    tracing::debug!(broker = %conn.inner.addr, "re-authenticated");
+                    match done.session_lifetime {
+                        Some(next) => lifetime = next,
+                        None => return,
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(broker = %conn.inner.addr, error = %e, "re-authentication failed");
+                    conn.inner
+                        .shared
+                        .poison(format!("re-authentication failed: {e}"));
+                    return;
+                }
+            }
+        }
+    });
+}
+
+/// A handshake error in the light of what the reader saw: a security fault
+/// (TLS bytes on a plaintext connection, a TLS alert) replaces the bare
+/// "closed" or "poisoned" it shows up as.
+fn explain(shared: &Shared, e: WireError, config: &ConnectionConfig) -> WireError {
+    match e {
+        WireError::Poisoned { .. } | WireError::ConnectionClosed { .. } => {
+            let fault = shared.error();
+            if fault.is_security() {
+                return fault;
+            }
+            if let WireError::Poisoned { addr, reason } = e {
+                let hint = if config.security.protocol.uses_tls() {
+                    ""
+                } else {
+                    " (if it is a TLS listener, set security.protocol=SSL or SASL_SSL)"
+                };
+                return WireError::Poisoned {
+                    addr,
+                    reason: format!("{reason}{hint}"),
+                };
+            }
+            e
+        }
+        e => e,
+    }
+}
+
+/// Opens the socket (with TLS when configured) and starts the reader and
+/// writer tasks.
 async fn open(addr: &str, config: &ConnectionConfig) -> Result<Arc<Shared>> {
     let io = |source| WireError::Io {
         addr: addr.to_string(),
         source,
     };
+    let started = tokio::time::Instant::now();
     let stream = tokio::time::timeout(config.connect_timeout, TcpStream::connect(addr))
         .await
         .map_err(|_| WireError::ConnectTimeout {
@@ -245,21 +373,33 @@ async fn open(addr: &str, config: &ConnectionConfig) -> Result<Arc<Shared>> {
         })?
         .map_err(io)?;
     stream.set_nodelay(true).map_err(io)?;
-    let (read, write) = stream.into_split();
+    let protocol = config.security.protocol;
     let (tx, rx) = mpsc::unbounded_channel();
-    let shared = Arc::new(Shared::new(addr.to_string(), tx));
-    tokio::spawn(write_loop(write, rx, shared.clone()));
-    let reader = tokio::spawn(read_loop(
-        read,
-        FrameDecoder::new(config.receive_message_max_bytes),
-        shared.clone(),
-    ));
+    let shared = Arc::new(Shared::new(addr.to_string(), tx, protocol.as_str()));
+    let decoder = FrameDecoder::new(config.receive_message_max_bytes);
+    let reader = if protocol.uses_tls() {
+        // The TLS handshake counts against the setup timeout, and fails
+        // within request.timeout.ms too: a plaintext broker may wait for
+        // the hundreds of megabytes a ClientHello reads as.
+        let left = config
+            .connect_timeout
+            .saturating_sub(started.elapsed())
+            .min(config.request_timeout);
+        let stream = tls::handshake(stream, addr, &config.security.tls, left).await?;
+        let (read, write) = tokio::io::split(stream);
+        tokio::spawn(write_loop(write, rx, shared.clone()));
+        tokio::spawn(read_loop(read, decoder, shared.clone(), true))
+    } else {
+        let (read, write) = stream.into_split();
+        tokio::spawn(write_loop(write, rx, shared.clone()));
+        tokio::spawn(read_loop(read, decoder, shared.clone(), false))
+    };
     shared.set_reader(reader.abort_handle());
     Ok(shared)
 }
 
-async fn write_loop(
-    mut socket: OwnedWriteHalf,
+async fn write_loop<W: AsyncWrite + Unpin>(
+    mut socket: W,
     mut frames: mpsc::UnboundedReceiver<Bytes>,
     shared: Arc<Shared>,
 ) {
@@ -272,21 +412,48 @@ async fn write_loop(
     let _ = socket.shutdown().await;
 }
 
-async fn read_loop(mut socket: OwnedReadHalf, mut decoder: FrameDecoder, shared: Arc<Shared>) {
+/// Whether `bytes` start like a TLS record (handshake or alert, TLS 1.x):
+/// what a TLS listener answers to plaintext.
+fn looks_like_tls(bytes: &[u8]) -> bool {
+    matches!(bytes, [0x15 | 0x16, 0x03, 0x00..=0x04, ..])
+}
+
+async fn read_loop<R: AsyncRead + Unpin>(
+    mut socket: R,
+    mut decoder: FrameDecoder,
+    shared: Arc<Shared>,
+    tls: bool,
+) {
     let mut buf = BytesMut::with_capacity(64 * 1024);
+    let mut first = true;
     loop {
-        loop {
-            match decoder.decode(&mut buf) {
-                Ok(Some(frame)) => {
-                    if let Err(reason) = shared.deliver(frame) {
-                        shared.poison(reason);
+        if first && !buf.is_empty() {
+            if buf.len() < 3 {
+                // Too few bytes to tell a TLS record from a frame yet.
+            } else {
+                first = false;
+                if !tls && looks_like_tls(&buf) {
+                    shared.fail(Fault::Mismatch(
+                        "the broker answered with TLS: it is a TLS listener".into(),
+                    ));
+                    return;
+                }
+            }
+        }
+        if !first || tls {
+            loop {
+                match decoder.decode(&mut buf) {
+                    Ok(Some(frame)) => {
+                        if let Err(reason) = shared.deliver(frame) {
+                            shared.poison(reason);
+                            return;
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        shared.poison(e.to_string());
                         return;
                     }
-                }
-                Ok(None) => break,
-                Err(e) => {
-                    shared.poison(e.to_string());
-                    return;
                 }
             }
         }
@@ -298,17 +465,51 @@ async fn read_loop(mut socket: OwnedReadHalf, mut decoder: FrameDecoder, shared:
         }
         match socket.read_buf(&mut buf).await {
             Ok(0) => {
-                shared.poison("the broker closed the connection".into());
+                // A SASL listener closes the connection at the first request
+                // after ApiVersions when it is spoken to without SASL. A
+                // broker going down looks the same, so this stays retriable
+                // (callers give up after request.timeout.ms), with the hint.
+                if !shared_uses_sasl(&shared) && shared.first_request_unanswered() {
+                    shared.poison(CLOSED_AFTER_API_VERSIONS.into());
+                } else {
+                    shared.poison("the broker closed the connection".into());
+                }
                 return;
             }
             Ok(_) => {}
             Err(e) => {
-                shared.poison(format!("read failed: {e}"));
+                if tls {
+                    if let WireError::Tls { message, .. } = tls::io_error("", &e, "SSL") {
+                        shared.fail(Fault::Tls(message));
+                        return;
+                    }
+                }
+                if e.kind() == std::io::ErrorKind::ConnectionReset
+                    && !shared_uses_sasl(&shared)
+                    && shared.first_request_unanswered()
+                {
+                    shared.poison(format!("read failed: {e}; {CLOSED_AFTER_API_VERSIONS}"));
+                } else {
+                    shared.poison(format!("read failed: {e}"));
+                }
                 return;
             }
         }
     }
 }
 
+/// What a close at the first request after the handshake may mean.
+const CLOSED_AFTER_API_VERSIONS: &str = "the broker closed the connection at the first request \
+     after ApiVersions: if it is a SASL listener, set security.protocol=SASL_PLAINTEXT or SASL_SSL";
+
+/// Whether the connection was configured for SASL.
+fn shared_uses_sasl(shared: &Shared) -> bool {
+    shared.protocol().starts_with("SASL")
+}
+
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+#[path = "security_tests.rs"]
+mod security_tests;

@@ -4,7 +4,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 
 use bytes::Bytes;
 use kafka_protocol::messages::ApiKey;
@@ -33,6 +33,17 @@ impl Pending {
     }
 }
 
+/// Why a connection stopped, when it says the security settings are wrong
+/// rather than that the network failed: the error it gives is then not
+/// retriable.
+#[derive(Debug, Clone)]
+pub(crate) enum Fault {
+    /// TLS failed (certificate, alert) after the handshake started.
+    Tls(String),
+    /// The peer speaks another security protocol than the one configured.
+    Mismatch(String),
+}
+
 #[derive(Default)]
 struct State {
     in_flight: VecDeque<Pending>,
@@ -40,6 +51,8 @@ struct State {
     reader: Option<AbortHandle>,
     /// Why the connection stopped; `None` while healthy.
     reason: Option<String>,
+    /// Set when the reason is a security fault.
+    fault: Option<Fault>,
     closed: bool,
 }
 
@@ -49,11 +62,25 @@ pub(crate) struct Shared {
     state: Mutex<State>,
     poisoned: AtomicBool,
     next_id: AtomicI32,
+    /// The configured `security.protocol`, for errors.
+    protocol: &'static str,
+    /// Responses delivered so far.
+    answered: AtomicU64,
+    /// `answered` when the handshake (ApiVersions, SASL) finished;
+    /// `u64::MAX` before.
+    ready_at: AtomicU64,
 }
 
 impl Shared {
-    pub(crate) fn new(addr: String, writer: mpsc::UnboundedSender<Bytes>) -> Self {
+    pub(crate) fn new(
+        addr: String,
+        writer: mpsc::UnboundedSender<Bytes>,
+        protocol: &'static str,
+    ) -> Self {
         Shared {
+            protocol,
+            answered: AtomicU64::new(0),
+            ready_at: AtomicU64::new(u64::MAX),
             addr,
             state: Mutex::new(State {
                 writer: Some(writer),
@@ -93,6 +120,22 @@ impl Shared {
     }
 
     fn error_in(&self, state: &State) -> WireError {
+        match (&state.fault, state.closed) {
+            (Some(Fault::Tls(message)), false) => {
+                return WireError::Tls {
+                    addr: self.addr.clone(),
+                    message: message.clone(),
+                };
+            }
+            (Some(Fault::Mismatch(message)), false) => {
+                return WireError::SecurityProtocolMismatch {
+                    addr: self.addr.clone(),
+                    configured: self.protocol.into(),
+                    message: message.clone(),
+                };
+            }
+            _ => {}
+        }
         match (&state.reason, state.closed) {
             (_, true) | (None, false) => WireError::ConnectionClosed {
                 addr: self.addr.clone(),
@@ -156,11 +199,49 @@ impl Shared {
                 state.in_flight[0].api, state.in_flight[0].version
             ));
         }
+        self.answered.fetch_add(1, Ordering::Relaxed);
         if let Some(reply) = pending.reply.take() {
             // The waiter may have timed out and gone; then nobody needs it.
             let _ = reply.send(Ok(frame));
         }
         Ok(())
+    }
+
+    /// The configured `security.protocol`.
+    pub(crate) fn protocol(&self) -> &'static str {
+        self.protocol
+    }
+
+    /// Marks the handshake done: what the broker does to the next request
+    /// tells whether it expected another security protocol.
+    pub(crate) fn mark_ready(&self) {
+        self.ready_at
+            .store(self.answered.load(Ordering::Relaxed), Ordering::Relaxed);
+    }
+
+    /// Whether the first request after the handshake is in flight with no
+    /// answer yet (a SASL listener closes the connection right there).
+    pub(crate) fn first_request_unanswered(&self) -> bool {
+        let ready_at = self.ready_at.load(Ordering::Relaxed);
+        ready_at != u64::MAX
+            && self.answered.load(Ordering::Relaxed) == ready_at
+            && !self.lock().in_flight.is_empty()
+    }
+
+    /// Stops the connection for a security fault: requests get
+    /// [`WireError::Tls`] or [`WireError::SecurityProtocolMismatch`].
+    pub(crate) fn fail(&self, fault: Fault) {
+        {
+            let mut state = self.lock();
+            if state.reason.is_some() {
+                return;
+            }
+            state.fault = Some(fault.clone());
+        }
+        let reason = match fault {
+            Fault::Tls(m) | Fault::Mismatch(m) => m,
+        };
+        self.stop(reason, false);
     }
 
     /// Stops the connection for `reason`: every request in flight and every

@@ -133,7 +133,7 @@ impl FromStr for SecurityProtocol {
 
 /// How connections are secured: `security.protocol` and the TLS and SASL
 /// settings it uses.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct SecurityConfig {
     /// `security.protocol`.
     pub protocol: SecurityProtocol,

@@ -167,6 +167,26 @@ pub struct SaslConfig {
     pub aws_credentials: Option<Arc<dyn AwsCredentialsProvider>>,
 }
 
+impl PartialEq for SaslConfig {
+    /// Equal settings; providers are equal when they are the same object.
+    fn eq(&self, other: &Self) -> bool {
+        fn same<T: ?Sized>(a: &Option<Arc<T>>, b: &Option<Arc<T>>) -> bool {
+            match (a, b) {
+                (None, None) => true,
+                (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+                _ => false,
+            }
+        }
+        self.mechanism == other.mechanism
+            && self.username == other.username
+            && self.password == other.password
+            && self.oauthbearer_config == other.oauthbearer_config
+            && self.aws_region == other.aws_region
+            && same(&self.token_provider, &other.token_provider)
+            && same(&self.aws_credentials, &other.aws_credentials)
+    }
+}
+
 impl fmt::Debug for SaslConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SaslConfig")
@@ -365,7 +385,9 @@ mod tests {
         assert_eq!(c.username, "alice");
         assert_eq!(c.password.expose(), "pa ss=word");
         assert!(!format!("{c:?}").contains("pa ss"));
-        let err = c.set("sasl.jaas.config", "x required user=\"a\"").unwrap_err();
+        let err = c
+            .set("sasl.jaas.config", "x required user=\"a\"")
+            .unwrap_err();
         assert!(err.to_string().contains("sasl.jaas.config"), "{err}");
     }
 

@@ -23,7 +23,10 @@ pub struct MskIamTokenProvider {
 impl MskIamTokenProvider {
     /// Tokens for `region` signed with `credentials`.
     pub fn new(region: String, credentials: Arc<dyn AwsCredentialsProvider>) -> Self {
-        MskIamTokenProvider { _region: region, _credentials: credentials }
+        MskIamTokenProvider {
+            _region: region,
+            _credentials: credentials,
+        }
     }
 }
 

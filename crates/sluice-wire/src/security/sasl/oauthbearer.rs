@@ -11,7 +11,9 @@ pub struct OAuthBearer {
 impl OAuthBearer {
     /// OAUTHBEARER presenting `token` (and its extensions).
     pub fn new(token: &OAuthToken) -> Self {
-        OAuthBearer { _token: token.clone() }
+        OAuthBearer {
+            _token: token.clone(),
+        }
     }
 }
 

@@ -36,7 +36,8 @@ impl Mechanism for Plain {
             ));
         }
         self.sent = true;
-        let mut message = Vec::with_capacity(2 + self.username.len() + self.password.expose().len());
+        let mut message =
+            Vec::with_capacity(2 + self.username.len() + self.password.expose().len());
         message.push(0);
         message.extend_from_slice(self.username.as_bytes());
         message.push(0);
@@ -46,7 +47,10 @@ impl Mechanism for Plain {
 
     fn step(&mut self, server: &[u8]) -> Result<Step> {
         if !self.sent {
-            return Err(WireError::sasl_failed("PLAIN", "answer before the first message"));
+            return Err(WireError::sasl_failed(
+                "PLAIN",
+                "answer before the first message",
+            ));
         }
         if !server.is_empty() {
             return Err(WireError::sasl_failed(
