@@ -19,6 +19,7 @@ pub mod msk_iam;
 pub mod oauthbearer;
 pub mod plain;
 pub mod scram;
+pub mod sigv4;
 
 use std::fmt;
 use std::future::Future;
@@ -365,7 +366,9 @@ mod tests {
         assert_eq!(c.username, "alice");
         assert_eq!(c.password.expose(), "pa ss=word");
         assert!(!format!("{c:?}").contains("pa ss"));
-        let err = c.set("sasl.jaas.config", "x required user=\"a\"").unwrap_err();
+        let err = c
+            .set("sasl.jaas.config", "x required user=\"a\"")
+            .unwrap_err();
         assert!(err.to_string().contains("sasl.jaas.config"), "{err}");
     }
 
