@@ -19,6 +19,7 @@ pub mod msk_iam;
 pub mod oauthbearer;
 pub mod plain;
 pub mod scram;
+pub mod sigv4;
 
 use std::fmt;
 use std::future::Future;
