@@ -8,6 +8,7 @@
 #                                             SCRAM (needs --sqlite: the users live there);
 #                                             --advertised puts another address than 127.0.0.1:PORT in
 #                                             Metadata (a TLS terminator in front, scripts/secure-brokers.sh)
+#   scripts/broker.sh install                 install tansu if missing (nothing else)
 #   scripts/broker.sh stop                    stop the broker started by `start` (by pid)
 #   scripts/broker.sh status                  exit 0 and print the bootstrap address if a broker answers
 #   scripts/broker.sh bootstrap               print the bootstrap address
@@ -155,8 +156,9 @@ status() {
 
 case "${1:-}" in
     start) shift; start "$@" ;;
+    install) ensure_tansu ;;
     stop) stop ;;
     status) status ;;
     bootstrap) bootstrap ;;
-    *) echo "usage: $0 start [--sqlite FILE] [--authentication] [--advertised HOST:PORT] | stop | status | bootstrap" >&2; exit 2 ;;
+    *) echo "usage: $0 start [--sqlite FILE] [--authentication] [--advertised HOST:PORT] | install | stop | status | bootstrap" >&2; exit 2 ;;
 esac

@@ -146,6 +146,8 @@ start() {
     mkdir -p "$dir"
     "$root/scripts/certs.sh" "$certs" >/dev/null
     ensure_stunnel
+    # Once, before four brokers start at the same time.
+    "$root/scripts/broker.sh" install
     for p in "$sasl_port" "$ssl_port" "$mtls_port" "$sasl_ssl_port" "$wrong_host_port" "$expired_port"; do
         if accepts "$p" || accepts $((p + behind)); then
             echo "secure-brokers.sh: port $p or $((p + behind)) is taken; set SLUICE_SECURE_PORT" >&2

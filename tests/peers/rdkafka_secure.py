@@ -81,13 +81,16 @@ def consume(conf, topic, count):
 
 def probe(conf):
     errors = []
-    conf.update({"error_cb": lambda e: errors.append(str(e)), "socket.timeout.ms": 10000})
-    admin = AdminClient(conf)
+    # librdkafka's own log lines repeat every reconnect; its error callback says the same once.
+    conf.update({"error_cb": lambda e: errors.append(str(e)), "log_level": 0,
+                 "reconnect.backoff.ms": 1000, "socket.timeout.ms": 10000})
+    client = Producer(conf)
     try:
-        admin.list_topics(timeout=10)
+        client.list_topics(timeout=10)
         print("ok")
     except KafkaException as e:
         errors.append(f"list_topics: {e}")
+    client.poll(0.5)  # serves error_cb
     for e in dict.fromkeys(errors):
         print(e)
 
