@@ -7,12 +7,14 @@
 //! `cargo test -p sluice-integration` works without them; under `CI=true`
 //! or `SLUICE_REQUIRE_SECURE=1` a missing listener fails the test instead.
 //!
-//! The modules: `env` (the listeners and their settings, the librdkafka
+//! The modules: `brokers` (the brokers proven with librdkafka alone), `env` (the listeners and their settings, the librdkafka
 //! peer), `clients` (sluice's producer and consumers with those settings),
 //! `roundtrip` (records through each listener, groups, `sluice batch`,
 //! librdkafka interop), `cli` (the acceptance line) and `negative`
 //! (each failure's error text and timing, and no password in any of them).
 
+#[path = "security/brokers.rs"]
+mod brokers;
 #[path = "security/cli.rs"]
 mod cli;
 #[path = "security/clients.rs"]
