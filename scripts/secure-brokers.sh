@@ -118,12 +118,12 @@ start_stunnel() {
         if ! kill -0 "$(cat "$stunnel_pid")" 2>/dev/null; then
             echo "secure-brokers.sh: stunnel exited; its log:" >&2
             tail -n 30 "$dir/stunnel.log" >&2
-            exit 1
+            return 1
         fi
         sleep 0.1
     done
     echo "secure-brokers.sh: stunnel does not accept within 10 s; log in $dir/stunnel.log" >&2
-    exit 1
+    return 1
 }
 
 print_env() {
@@ -160,10 +160,10 @@ start() {
     sasl_broker sasl-ssl $((sasl_ssl_port + behind)) "localhost:$sasl_ssl_port" & pids+=($!)
     tansu ssl $((ssl_port + behind)) start --advertised "localhost:$ssl_port" & pids+=($!)
     tansu mtls $((mtls_port + behind)) start --advertised "localhost:$mtls_port" & pids+=($!)
-    start_stunnel
+    start_stunnel || failed=1
     for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
     if [ "$failed" = 1 ]; then
-        echo "secure-brokers.sh: a broker did not start; logs in $dir/*/" >&2
+        echo "secure-brokers.sh: a listener did not start; logs in $dir and $dir/*/" >&2
         stop
         exit 1
     fi
