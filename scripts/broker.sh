@@ -1,8 +1,14 @@
 #!/usr/bin/env bash
 # Start, stop or check the Kafka broker the test suite and demo use.
 #
-#   scripts/broker.sh start [--sqlite FILE]   install tansu if missing, start it on loopback, wait until
-#                                             it answers ApiVersions, print the bootstrap address
+#   scripts/broker.sh start [--sqlite FILE] [--authentication] [--advertised HOST:PORT]
+#                                             install tansu if missing, start it on loopback, wait until
+#                                             it answers ApiVersions, print the bootstrap address.
+#                                             --authentication makes clients authenticate with SASL
+#                                             SCRAM (needs --sqlite: the users live there);
+#                                             --advertised puts another address than 127.0.0.1:PORT in
+#                                             Metadata (a TLS terminator in front, scripts/secure-brokers.sh)
+#   scripts/broker.sh install                 install tansu if missing (nothing else)
 #   scripts/broker.sh stop                    stop the broker started by `start` (by pid)
 #   scripts/broker.sh status                  exit 0 and print the bootstrap address if a broker answers
 #   scripts/broker.sh bootstrap               print the bootstrap address
@@ -67,11 +73,26 @@ running_pid() {
 }
 
 start() {
-    if [ "${1:-}" = "--sqlite" ]; then
-        [ -n "${2:-}" ] || { echo "broker.sh: --sqlite needs a file" >&2; exit 2; }
-        # tansu 0.6 reads the path after sqlite:// relative to its working directory (it drops the
-        # leading slash), so it runs from / with an absolute path.
-        storage="sqlite://$(realpath -m "$2")"
+    local advertised="127.0.0.1:$port" auth=()
+    while [ $# -gt 0 ]; do
+        case "$1" in
+            --sqlite)
+                [ -n "${2:-}" ] || { echo "broker.sh: --sqlite needs a file" >&2; exit 2; }
+                # tansu 0.6 reads the path after sqlite:// relative to its working directory (it drops the
+                # leading slash), so it runs from / with an absolute path.
+                storage="sqlite://$(realpath -m "$2")"
+                shift 2 ;;
+            --authentication) auth=(--authentication); shift ;;
+            --advertised)
+                [ -n "${2:-}" ] || { echo "broker.sh: --advertised needs HOST:PORT" >&2; exit 2; }
+                advertised=$2
+                shift 2 ;;
+            *) echo "broker.sh: unknown option $1" >&2; exit 2 ;;
+        esac
+    done
+    if [ ${#auth[@]} -gt 0 ] && [ "${storage#sqlite://}" = "$storage" ]; then
+        echo "broker.sh: --authentication needs --sqlite (tansu keeps SCRAM users in its storage)" >&2
+        exit 2
     fi
     if [ -n "${KAFKA_BOOTSTRAP:-}" ]; then
         answers "$KAFKA_BOOTSTRAP" || { echo "broker.sh: KAFKA_BOOTSTRAP=$KAFKA_BOOTSTRAP does not answer" >&2; exit 1; }
@@ -91,8 +112,8 @@ start() {
     mkdir -p "$dir"
     (cd / && RUST_LOG=${RUST_LOG:-warn} exec nohup tansu broker \
         --listener-url "tcp://127.0.0.1:$port" \
-        --advertised-listener-url "tcp://127.0.0.1:$port" \
-        --storage-engine "$storage") >"$logfile" 2>&1 &
+        --advertised-listener-url "tcp://$advertised" \
+        --storage-engine "$storage" ${auth[@]+"${auth[@]}"}) >"$logfile" 2>&1 &
     echo $! >"$pidfile"
     for _ in $(seq 1 300); do
         if answers "127.0.0.1:$port"; then
@@ -135,8 +156,9 @@ status() {
 
 case "${1:-}" in
     start) shift; start "$@" ;;
+    install) ensure_tansu ;;
     stop) stop ;;
     status) status ;;
     bootstrap) bootstrap ;;
-    *) echo "usage: $0 start [--sqlite FILE] | stop | status | bootstrap" >&2; exit 2 ;;
+    *) echo "usage: $0 start [--sqlite FILE] [--authentication] [--advertised HOST:PORT] | install | stop | status | bootstrap" >&2; exit 2 ;;
 esac

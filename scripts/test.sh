@@ -24,5 +24,11 @@ cargo build -p sluice-cli --locked
 # Build first so the broker does not sit idle (and no test times out) while we compile.
 cargo test -p sluice-integration --locked --no-run
 bootstrap=$(scripts/broker.sh start)
-trap 'scripts/broker.sh stop' EXIT
+trap 'scripts/broker.sh stop; scripts/secure-brokers.sh stop' EXIT
+# The secured listeners for tests/security.rs (SASL SCRAM, TLS, mutual TLS, SASL_SSL and bad
+# certificates; stunnel in front of tansu): it exports SLUICE_SASL_BOOTSTRAP, SLUICE_CERTS and the
+# rest, and the security tests fail instead of skipping when they are missing.
+secure_env=$(scripts/secure-brokers.sh start)
+eval "$secure_env"
+export SLUICE_REQUIRE_SECURE=1
 SLUICE_BOOTSTRAP=$bootstrap cargo test -p sluice-integration --locked
