@@ -341,10 +341,14 @@ fn explain(shared: &Shared, e: WireError, config: &ConnectionConfig) -> WireErro
                 return fault;
             }
             if let WireError::Poisoned { addr, reason } = e {
-                let hint = if config.security.protocol.uses_tls() {
-                    ""
+                let protocol = config.security.protocol;
+                let hint = if protocol.uses_tls() {
+                    String::new()
                 } else {
-                    " (if it is a TLS listener, set security.protocol=SSL or SASL_SSL)"
+                    format!(
+                        " (configured: {protocol}; if it is a TLS listener, set \
+                         security.protocol=SSL or SASL_SSL)"
+                    )
                 };
                 return WireError::Poisoned {
                     addr,
@@ -470,7 +474,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
                 // broker going down looks the same, so this stays retriable
                 // (callers give up after request.timeout.ms), with the hint.
                 if !shared_uses_sasl(&shared) && shared.first_request_unanswered() {
-                    shared.poison(CLOSED_AFTER_API_VERSIONS.into());
+                    shared.poison(closed_after_api_versions(&shared));
                 } else {
                     shared.poison("the broker closed the connection".into());
                 }
@@ -488,7 +492,10 @@ async fn read_loop<R: AsyncRead + Unpin>(
                     && !shared_uses_sasl(&shared)
                     && shared.first_request_unanswered()
                 {
-                    shared.poison(format!("read failed: {e}; {CLOSED_AFTER_API_VERSIONS}"));
+                    shared.poison(format!(
+                        "read failed: {e}; {}",
+                        closed_after_api_versions(&shared)
+                    ));
                 } else {
                     shared.poison(format!("read failed: {e}"));
                 }
@@ -499,8 +506,14 @@ async fn read_loop<R: AsyncRead + Unpin>(
 }
 
 /// What a close at the first request after the handshake may mean.
-const CLOSED_AFTER_API_VERSIONS: &str = "the broker closed the connection at the first request \
-     after ApiVersions: if it is a SASL listener, set security.protocol=SASL_PLAINTEXT or SASL_SSL";
+fn closed_after_api_versions(shared: &Shared) -> String {
+    format!(
+        "the broker closed the connection at the first request after ApiVersions \
+         (configured: {}): if it is a SASL listener, set security.protocol=SASL_PLAINTEXT \
+         or SASL_SSL",
+        shared.protocol()
+    )
+}
 
 /// Whether the connection was configured for SASL.
 fn shared_uses_sasl(shared: &Shared) -> bool {
