@@ -253,11 +253,8 @@ pub fn peer_consume(bootstrap: &str, p: &Pairs, topic: &str, count: usize) -> Ve
         .collect()
 }
 
-/// Whether `text` says authentication failed: "authentication failed", or
-/// sluice's "SASL {mechanism} authentication with {addr} failed: ...".
+/// Whether `text` says authentication failed (sluice: "SASL {mechanism} authentication failed
+/// at {addr}: ..."; librdkafka: "SASL authentication error: ...authentication failed...").
 pub fn says_authentication_failed(text: &str) -> bool {
     text.contains("authentication failed")
-        || text
-            .find("authentication with ")
-            .is_some_and(|at| text[at..].contains(" failed"))
 }

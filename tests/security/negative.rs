@@ -102,7 +102,7 @@ async fn wrong_password(mechanism: &str) {
     let security = s.sasl_pairs("SASL_PLAINTEXT", mechanism, user, WRONG_PASSWORD);
     let (error, elapsed) = first_error(&s.sasl, &security).await;
     assert!(
-        error.contains(&format!("SASL {mechanism} authentication with ")),
+        error.contains(&format!("SASL {mechanism} authentication failed at ")),
         "{error}"
     );
     assert!(says_authentication_failed(&error), "{error}");
@@ -128,7 +128,7 @@ async fn a_wrong_password_over_sasl_ssl_fails_authentication() {
     let security = with_password(&security, WRONG_PASSWORD);
     let (error, elapsed) = first_error(&s.sasl_ssl, &security).await;
     assert!(
-        error.contains("SASL SCRAM-SHA-512 authentication with "),
+        error.contains("SASL SCRAM-SHA-512 authentication failed at "),
         "{error}"
     );
     assert!(says_authentication_failed(&error), "{error}");
@@ -145,7 +145,7 @@ async fn an_unknown_user_fails_authentication() {
     let security = with_user(&security, "mallory");
     let (error, elapsed) = first_error(&s.sasl, &security).await;
     assert!(
-        error.contains("SASL SCRAM-SHA-512 authentication with "),
+        error.contains("SASL SCRAM-SHA-512 authentication failed at "),
         "{error}"
     );
     assert!(says_authentication_failed(&error), "{error}");
@@ -162,7 +162,7 @@ async fn a_user_of_the_other_mechanism_fails_authentication() {
     let security = s.sasl_pairs("SASL_PLAINTEXT", "SCRAM-SHA-512", user, password);
     let (error, elapsed) = first_error(&s.sasl, &security).await;
     assert!(
-        error.contains("SASL SCRAM-SHA-512 authentication with "),
+        error.contains("SASL SCRAM-SHA-512 authentication failed at "),
         "{error}"
     );
     in_time_and_clean(&s, &s.sasl, &error, elapsed);
@@ -183,7 +183,7 @@ async fn a_mechanism_the_broker_does_not_enable_is_named() {
     assert!(error.contains("PLAIN"), "names the mechanism: {error}");
     assert!(
         error.contains("SASL mechanism PLAIN is not enabled on ")
-            || error.contains("SASL PLAIN authentication with "),
+            || error.contains("SASL PLAIN authentication failed at "),
         "{error}"
     );
     if error.contains("it enables: ") && !error.contains("it enables: none") {
