@@ -30,3 +30,6 @@ mod transactions;
 
 #[path = "fake_cluster/bootstrap.rs"]
 mod bootstrap;
+
+#[path = "fake_cluster/sasl.rs"]
+mod sasl;
