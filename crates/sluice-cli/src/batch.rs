@@ -104,6 +104,11 @@ fn configs(args: &BatchArgs) -> Result<Configs, Box<dyn std::error::Error>> {
     for (key, value) in split_properties(&args.properties)? {
         if let Some(key) = key.strip_prefix("producer.") {
             c.producer.set(key, value)?;
+        } else if sluice_wire::security::SECURITY_KEYS.contains(&key) {
+            // How to reach the cluster holds for the results producer too
+            // (`producer.KEY` still overrides it for the producer alone).
+            c.fetch.set(key, value)?;
+            c.producer.set(key, value)?;
         } else if key == "enable.auto.commit" {
             return Err(
                 "enable.auto.commit: sluice batch commits after each result is acknowledged".into(),
