@@ -354,8 +354,24 @@ pub async fn produce_to(
     first: usize,
     per_partition: usize,
 ) {
+    produce_to_with(bootstrap, &[], topic, partitions, first, per_partition).await
+}
+
+/// [`produce_to`] with more producer settings (security keys, say).
+pub async fn produce_to_with(
+    bootstrap: &str,
+    settings: &[(&str, &str)],
+    topic: &str,
+    partitions: &[i32],
+    first: usize,
+    per_partition: usize,
+) {
     let config = ProducerConfig::default()
-        .with_pairs([("bootstrap.servers", bootstrap), ("linger.ms", "5")])
+        .with_pairs(
+            [("bootstrap.servers", bootstrap), ("linger.ms", "5")]
+                .into_iter()
+                .chain(settings.iter().copied()),
+        )
         .expect("producer config");
     let producer = Producer::connect(config).await.expect("producer");
     let mut pending = Vec::new();

@@ -7,8 +7,7 @@
 use std::time::Duration;
 
 use sluice::Consumer;
-use sluice_integration::unique_name;
-use sluice_produce::{Producer, ProducerConfig, ProducerRecord};
+use sluice_integration::{produce_to_with, unique_name};
 use tokio::time::Instant;
 
 use super::harness::{Cluster, Reader};
@@ -58,28 +57,13 @@ async fn a_group_member_and_a_producer_authenticate_with_plain() {
     c.produce(0, 20).await;
     c.broker.require_sasl_plain(USER, PASSWORD);
 
-    // The producer writes 3 more records per partition over SASL.
+    // The producer writes 3 more records per partition over SASL, at offsets 20, 21, 22
+    // (produce_to checks each partition's acknowledged offsets are consecutive).
     let pairs = plain(PASSWORD);
-    let boot = c.bootstrap();
-    let config = ProducerConfig::default()
-        .with_pairs(
-            [("bootstrap.servers", boot.as_str()), ("linger.ms", "5")]
-                .into_iter()
-                .chain(pairs.iter().map(|(k, v)| (*k, v.as_str()))),
-        )
-        .expect("producer config");
-    let producer = Producer::connect(config).await.expect("producer over SASL");
-    for p in 0..3 {
-        for i in 20..23 {
-            let record = ProducerRecord::new(c.topic.as_str(), format!("p{p}-{i}"))
-                .key(format!("k{i}"))
-                .partition(p);
-            let meta = producer.send(record).await.expect("delivered over SASL");
-            assert_eq!((meta.partition, meta.offset), (p, i as i64));
-        }
-    }
+    let settings: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    produce_to_with(&c.bootstrap(), &settings, &c.topic, &[0, 1, 2], 20, 3).await;
     let ends = c.ends();
-    assert_eq!(ends.values().sum::<i64>(), 69);
+    assert_eq!(ends.values().copied().collect::<Vec<_>>(), [23, 23, 23]);
 
     let group = unique_name("fk-sasl");
     let mut consumer = member(&c, &group, Some(PASSWORD));

@@ -89,9 +89,7 @@ impl FetchError {
             _ => false,
         }
     }
-}
 
-impl FetchError {
     /// Whether the error says the security settings are wrong (credentials,
     /// certificates, `security.protocol`): reconnecting with them fails the
     /// same way, so it is surfaced instead of retried.

@@ -123,7 +123,11 @@ impl Connection {
         };
         let security = &conn.inner.config.security;
         if security.protocol.uses_sasl() {
-            match exchange::authenticate(&conn, &security.sasl).await {
+            let result = match security.sasl.mechanism().await {
+                Ok(mechanism) => exchange::authenticate(&conn, mechanism).await,
+                Err(e) => Err(e.at(addr)),
+            };
+            match result {
                 Ok(done) => {
                     tracing::debug!(%addr, mechanism = security.sasl.mechanism.wire_name(), "authenticated");
                     if let Some(lifetime) = done.session_lifetime {
@@ -307,9 +311,14 @@ fn spawn_reauthentication(conn: &Connection, lifetime: Duration) {
                 return;
             }
             let conn = Connection { inner };
-            let gate = conn.inner.gate.write().await;
-            let result = exchange::authenticate(&conn, &conn.inner.config.security.sasl).await;
-            drop(gate);
+            // A token provider may take a while: ask it before requests are held.
+            let result = match conn.inner.config.security.sasl.mechanism().await {
+                Ok(mechanism) => {
+                    let _gate = conn.inner.gate.write().await;
+                    exchange::authenticate(&conn, mechanism).await
+                }
+                Err(e) => Err(e.at(&conn.inner.addr)),
+            };
             match result {
                 Ok(done) => {
                     tracing::debug!(broker = %conn.inner.addr, "re-authenticated");
@@ -379,7 +388,7 @@ async fn open(addr: &str, config: &ConnectionConfig) -> Result<Arc<Shared>> {
     stream.set_nodelay(true).map_err(io)?;
     let protocol = config.security.protocol;
     let (tx, rx) = mpsc::unbounded_channel();
-    let shared = Arc::new(Shared::new(addr.to_string(), tx, protocol.as_str()));
+    let shared = Arc::new(Shared::new(addr.to_string(), tx, protocol));
     let decoder = FrameDecoder::new(config.receive_message_max_bytes);
     let reader = if protocol.uses_tls() {
         // The TLS handshake counts against the setup timeout, and fails
@@ -389,7 +398,7 @@ async fn open(addr: &str, config: &ConnectionConfig) -> Result<Arc<Shared>> {
             .connect_timeout
             .saturating_sub(started.elapsed())
             .min(config.request_timeout);
-        let stream = tls::handshake(stream, addr, &config.security.tls, left).await?;
+        let stream = tls::handshake(stream, addr, &config.security.tls, protocol, left).await?;
         let (read, write) = tokio::io::split(stream);
         tokio::spawn(write_loop(write, rx, shared.clone()));
         tokio::spawn(read_loop(read, decoder, shared.clone(), true))
@@ -429,37 +438,21 @@ async fn read_loop<R: AsyncRead + Unpin>(
     tls: bool,
 ) {
     let mut buf = BytesMut::with_capacity(64 * 1024);
-    let mut first = true;
+    // On plaintext, the first bytes are checked for a TLS record before
+    // they are read as a frame.
+    let mut sniff = !tls;
     loop {
-        if first && !buf.is_empty() {
-            if buf.len() < 3 {
-                // Too few bytes to tell a TLS record from a frame yet.
-            } else {
-                first = false;
-                if !tls && looks_like_tls(&buf) {
-                    shared.fail(Fault::Mismatch(
-                        "the broker answered with TLS: it is a TLS listener".into(),
-                    ));
-                    return;
-                }
+        if sniff && buf.len() >= 3 {
+            sniff = false;
+            if looks_like_tls(&buf) {
+                shared.fail(Fault::Mismatch(
+                    "the broker answered with TLS: it is a TLS listener".into(),
+                ));
+                return;
             }
         }
-        if !first || tls {
-            loop {
-                match decoder.decode(&mut buf) {
-                    Ok(Some(frame)) => {
-                        if let Err(reason) = shared.deliver(frame) {
-                            shared.poison(reason);
-                            return;
-                        }
-                    }
-                    Ok(None) => break,
-                    Err(e) => {
-                        shared.poison(e.to_string());
-                        return;
-                    }
-                }
-            }
+        if !sniff && !deliver_frames(&mut decoder, &mut buf, &shared) {
+            return;
         }
         if shared.is_poisoned() {
             return;
@@ -473,7 +466,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
                 // after ApiVersions when it is spoken to without SASL. A
                 // broker going down looks the same, so this stays retriable
                 // (callers give up after request.timeout.ms), with the hint.
-                if !shared_uses_sasl(&shared) && shared.first_request_unanswered() {
+                if !shared.protocol().uses_sasl() && shared.first_request_unanswered() {
                     shared.poison(closed_after_api_versions(&shared));
                 } else {
                     shared.poison("the broker closed the connection".into());
@@ -482,14 +475,12 @@ async fn read_loop<R: AsyncRead + Unpin>(
             }
             Ok(_) => {}
             Err(e) => {
-                if tls {
-                    if let WireError::Tls { message, .. } = tls::io_error("", &e, "SSL") {
-                        shared.fail(Fault::Tls(message));
-                        return;
-                    }
+                if let Some(message) = tls.then(|| tls::failure(&e)).flatten() {
+                    shared.fail(Fault::Tls(message));
+                    return;
                 }
                 if e.kind() == std::io::ErrorKind::ConnectionReset
-                    && !shared_uses_sasl(&shared)
+                    && !shared.protocol().uses_sasl()
                     && shared.first_request_unanswered()
                 {
                     shared.poison(format!(
@@ -505,6 +496,26 @@ async fn read_loop<R: AsyncRead + Unpin>(
     }
 }
 
+/// Hands every whole frame in `buf` to its waiter; `false` when the
+/// connection is poisoned (lost frame sync, a bad frame).
+fn deliver_frames(decoder: &mut FrameDecoder, buf: &mut BytesMut, shared: &Shared) -> bool {
+    loop {
+        match decoder.decode(buf) {
+            Ok(Some(frame)) => {
+                if let Err(reason) = shared.deliver(frame) {
+                    shared.poison(reason);
+                    return false;
+                }
+            }
+            Ok(None) => return true,
+            Err(e) => {
+                shared.poison(e.to_string());
+                return false;
+            }
+        }
+    }
+}
+
 /// What a close at the first request after the handshake may mean.
 fn closed_after_api_versions(shared: &Shared) -> String {
     format!(
@@ -513,11 +524,6 @@ fn closed_after_api_versions(shared: &Shared) -> String {
          or SASL_SSL",
         shared.protocol()
     )
-}
-
-/// Whether the connection was configured for SASL.
-fn shared_uses_sasl(shared: &Shared) -> bool {
-    shared.protocol().starts_with("SASL")
 }
 
 #[cfg(test)]

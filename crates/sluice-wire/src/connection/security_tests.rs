@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use kafka_protocol::messages::api_versions_response::ApiVersion;
 use kafka_protocol::messages::{
     ApiKey, ApiVersionsResponse, MetadataRequest, MetadataResponse, ResponseKind,
@@ -15,9 +15,10 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
+use super::tests::read_frame;
 use super::*;
 use crate::KafkaCode;
 use crate::protocol::{encode_response_body, encode_response_frame, parse_request_frame};
@@ -29,14 +30,6 @@ const PASSWORD: &str = "pw-7f3a9c";
 struct SaslBroker {
     lifetime_ms: i64,
     mechanisms: &'static [&'static str],
-}
-
-async fn read_frame(socket: &mut TcpStream) -> Option<Bytes> {
-    let mut size = [0u8; 4];
-    socket.read_exact(&mut size).await.ok()?;
-    let mut frame = vec![0u8; i32::from_be_bytes(size) as usize];
-    socket.read_exact(&mut frame).await.ok()?;
-    Some(frame.into())
 }
 
 fn versions(version: i16) -> BytesMut {

@@ -13,6 +13,7 @@ use tokio::task::AbortHandle;
 
 use crate::error::{Result, WireError};
 use crate::protocol::response_correlation_id;
+use crate::security::SecurityProtocol;
 
 /// A request waiting for its response.
 pub(crate) struct Pending {
@@ -62,8 +63,8 @@ pub(crate) struct Shared {
     state: Mutex<State>,
     poisoned: AtomicBool,
     next_id: AtomicI32,
-    /// The configured `security.protocol`, for errors.
-    protocol: &'static str,
+    /// The configured `security.protocol`.
+    protocol: SecurityProtocol,
     /// Responses delivered so far.
     answered: AtomicU64,
     /// `answered` when the handshake (ApiVersions, SASL) finished;
@@ -75,7 +76,7 @@ impl Shared {
     pub(crate) fn new(
         addr: String,
         writer: mpsc::UnboundedSender<Bytes>,
-        protocol: &'static str,
+        protocol: SecurityProtocol,
     ) -> Self {
         Shared {
             protocol,
@@ -130,7 +131,7 @@ impl Shared {
             (Some(Fault::Mismatch(message)), false) => {
                 return WireError::SecurityProtocolMismatch {
                     addr: self.addr.clone(),
-                    configured: self.protocol.into(),
+                    configured: self.protocol.to_string(),
                     message: message.clone(),
                 };
             }
@@ -208,7 +209,7 @@ impl Shared {
     }
 
     /// The configured `security.protocol`.
-    pub(crate) fn protocol(&self) -> &'static str {
+    pub(crate) fn protocol(&self) -> SecurityProtocol {
         self.protocol
     }
 
@@ -231,35 +232,29 @@ impl Shared {
     /// Stops the connection for a security fault: requests get
     /// [`WireError::Tls`] or [`WireError::SecurityProtocolMismatch`].
     pub(crate) fn fail(&self, fault: Fault) {
-        {
-            let mut state = self.lock();
-            if state.reason.is_some() {
-                return;
-            }
-            state.fault = Some(fault.clone());
-        }
-        let reason = match fault {
-            Fault::Tls(m) | Fault::Mismatch(m) => m,
+        let reason = match &fault {
+            Fault::Tls(m) | Fault::Mismatch(m) => m.clone(),
         };
-        self.stop(reason, false);
+        self.stop(reason, false, Some(fault));
     }
 
     /// Stops the connection for `reason`: every request in flight and every
     /// later one gets the error. The first reason sticks.
     pub(crate) fn poison(&self, reason: String) {
-        self.stop(reason, false);
+        self.stop(reason, false, None);
     }
 
     /// Closes the connection cleanly: requests in flight get `ConnectionClosed`.
     pub(crate) fn close(&self) {
-        self.stop("closed by the client".into(), true);
+        self.stop("closed by the client".into(), true, None);
     }
 
-    fn stop(&self, reason: String, closed: bool) {
+    fn stop(&self, reason: String, closed: bool, fault: Option<Fault>) {
         let mut state = self.lock();
         if state.reason.is_some() {
             return;
         }
+        state.fault = fault;
         if !closed {
             tracing::warn!(broker = %self.addr, %reason, "connection poisoned");
         }

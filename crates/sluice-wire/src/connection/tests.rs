@@ -54,7 +54,8 @@ fn api_versions_body(version: i16, error: i16) -> BytesMut {
     body
 }
 
-async fn read_frame(socket: &mut TcpStream) -> Option<Bytes> {
+/// One request frame (without its size) as the fake broker reads it.
+pub(super) async fn read_frame(socket: &mut TcpStream) -> Option<Bytes> {
     let mut size = [0u8; 4];
     socket.read_exact(&mut size).await.ok()?;
     let mut frame = vec![0u8; i32::from_be_bytes(size) as usize];

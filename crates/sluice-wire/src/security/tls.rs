@@ -16,7 +16,7 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
-use super::{Secret, bad_value};
+use super::{Secret, SecurityProtocol, bad_value};
 use crate::error::{Result, WireError};
 
 /// The `ssl.*` settings.
@@ -357,6 +357,7 @@ pub(crate) async fn handshake(
     stream: TcpStream,
     addr: &str,
     config: &TlsConfig,
+    configured: SecurityProtocol,
     timeout: Duration,
 ) -> Result<TlsStream<TcpStream>> {
     let client = config.client_config()?;
@@ -369,10 +370,10 @@ pub(crate) async fn handshake(
     let connecting = TlsConnector::from(client).connect(name, stream);
     match tokio::time::timeout(timeout, connecting).await {
         Ok(Ok(stream)) => Ok(stream),
-        Ok(Err(e)) => Err(io_error(addr, &e, "SSL")),
+        Ok(Err(e)) => Err(io_error(addr, &e, configured)),
         Err(_) => Err(WireError::SecurityProtocolMismatch {
             addr: addr.to_string(),
-            configured: "SSL".into(),
+            configured: configured.to_string(),
             message: format!(
                 "no TLS answer within {} ms: is it a plaintext listener?",
                 timeout.as_millis()
@@ -383,12 +384,12 @@ pub(crate) async fn handshake(
 
 /// The error for an I/O failure on a TLS connection: rustls' own error in
 /// words with a hint, or a peer that is not speaking TLS.
-pub(crate) fn io_error(addr: &str, e: &std::io::Error, configured: &str) -> WireError {
-    if let Some(tls) = e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
+fn io_error(addr: &str, e: &std::io::Error, configured: SecurityProtocol) -> WireError {
+    if let Some(tls) = rustls_error(e) {
         if let rustls::Error::InvalidMessage(_) | rustls::Error::InappropriateMessage { .. } = tls {
             return WireError::SecurityProtocolMismatch {
                 addr: addr.to_string(),
-                configured: configured.into(),
+                configured: configured.to_string(),
                 message: format!(
                     "the broker does not answer with TLS ({tls}): is it a plaintext listener?"
                 ),
@@ -407,7 +408,7 @@ pub(crate) fn io_error(addr: &str, e: &std::io::Error, configured: &str) -> Wire
     ) {
         return WireError::SecurityProtocolMismatch {
             addr: addr.to_string(),
-            configured: configured.into(),
+            configured: configured.to_string(),
             message: format!(
                 "the broker closed the connection during the TLS handshake ({e}): is it a \
                  plaintext listener?"
@@ -417,6 +418,22 @@ pub(crate) fn io_error(addr: &str, e: &std::io::Error, configured: &str) -> Wire
     WireError::Tls {
         addr: addr.to_string(),
         message: e.to_string(),
+    }
+}
+
+/// rustls' own error inside an I/O error, if that is what it is.
+fn rustls_error(e: &std::io::Error) -> Option<&rustls::Error> {
+    e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>())
+}
+
+/// What a TLS failure on an established connection (an alert such as
+/// CertificateRequired, which TLS 1.3 sends after the handshake) says, in
+/// words with what to check; `None` when `e` is not one.
+pub(crate) fn failure(e: &std::io::Error) -> Option<String> {
+    match rustls_error(e)? {
+        // Corrupt records mid-stream are a broken connection, retried.
+        rustls::Error::InvalidMessage(_) | rustls::Error::InappropriateMessage { .. } => None,
+        other => Some(describe(other)),
     }
 }
 

@@ -11,7 +11,7 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 
-use super::{SaslConfig, Step};
+use super::{Mechanism, Step};
 use crate::KafkaCode;
 use crate::connection::Connection;
 use crate::error::{Result, WireError};
@@ -28,15 +28,18 @@ pub(crate) struct Authenticated {
     pub session_lifetime: Option<Duration>,
 }
 
-/// Authenticates `conn` with the mechanism `sasl` names. Errors name the
-/// broker; none carries a secret.
-pub(crate) async fn authenticate(conn: &Connection, sasl: &SaslConfig) -> Result<Authenticated> {
-    let addr = conn.addr().to_string();
-    let result = run(conn, sasl).await;
-    result.map_err(|e| e.at(&addr))
+/// Authenticates `conn` with `mechanism` (made by
+/// [`SaslConfig::mechanism`](super::SaslConfig::mechanism), so a token is
+/// fetched before any request waits). Errors name the broker; none carries
+/// a secret.
+pub(crate) async fn authenticate(
+    conn: &Connection,
+    mechanism: Box<dyn Mechanism>,
+) -> Result<Authenticated> {
+    run(conn, mechanism).await.map_err(|e| e.at(conn.addr()))
 }
 
-async fn run(conn: &Connection, sasl: &SaslConfig) -> Result<Authenticated> {
+async fn run(conn: &Connection, mut mechanism: Box<dyn Mechanism>) -> Result<Authenticated> {
     let versions = conn.versions();
     let handshake_version = versions.negotiate(ApiKey::SaslHandshake)?;
     if handshake_version < 1 {
@@ -49,7 +52,6 @@ async fn run(conn: &Connection, sasl: &SaslConfig) -> Result<Authenticated> {
         });
     }
     let auth_version = versions.negotiate(ApiKey::SaslAuthenticate)?;
-    let mut mechanism = sasl.mechanism().await?;
     let name = mechanism.name();
     let request = SaslHandshakeRequest::default().with_mechanism(StrBytes::from_static_str(name));
     let answer = match conn.send_unguarded(request, handshake_version).await {

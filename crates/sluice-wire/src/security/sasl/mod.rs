@@ -33,6 +33,16 @@ use crate::error::Result;
 /// A boxed future, as the provider traits return (object-safe async).
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
+/// The wall clock in milliseconds since the Unix epoch, as token providers
+/// read it (`mechanism` names who is asking, for the error).
+pub(crate) fn unix_now_ms(mechanism: &str) -> Result<i64> {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()
+        .and_then(|d| i64::try_from(d.as_millis()).ok())
+        .ok_or_else(|| crate::WireError::sasl_failed(mechanism, "the clock is before 1970"))
+}
+
 /// What the client does after reading the server's answer.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Step {

@@ -7,7 +7,6 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -146,11 +145,8 @@ impl TokenProvider for MskIamTokenProvider {
     fn token(&self) -> BoxFuture<'_, Result<OAuthToken>> {
         Box::pin(async move {
             let credentials = self.credentials.credentials().await?;
-            let now = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_err(|_| WireError::sasl_failed("OAUTHBEARER", "the clock is before 1970"))?
-                .as_secs();
-            self.token_at(&credentials, now)
+            let now = super::unix_now_ms("OAUTHBEARER")? / 1000;
+            self.token_at(&credentials, now as u64)
         })
     }
 }
@@ -268,13 +264,7 @@ mod tests {
         let token = p.token().await.unwrap();
         let url = decoded_url(&token);
         assert!(url.contains("X-Amz-Security-Token=IQoJ"), "{url}");
-        let now_ms = i64::try_from(
-            SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .unwrap()
-                .as_millis(),
-        )
-        .unwrap();
+        let now_ms = crate::security::sasl::unix_now_ms("test").unwrap();
         assert!((token.expires_at_ms - now_ms - 900_000).abs() < 60_000);
         for debug in [
             format!("{token:?}"),

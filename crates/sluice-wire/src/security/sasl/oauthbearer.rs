@@ -16,7 +16,6 @@
 //! broker fails the exchange.
 
 use std::fmt;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -348,14 +347,7 @@ fn seconds(ms: i64) -> String {
 
 impl TokenProvider for UnsecuredJwtProvider {
     fn token(&self) -> BoxFuture<'_, Result<OAuthToken>> {
-        Box::pin(async move {
-            let now_ms = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .ok()
-                .and_then(|d| i64::try_from(d.as_millis()).ok())
-                .ok_or_else(|| WireError::sasl_failed(NAME, "the clock is before 1970"))?;
-            self.token_at(now_ms)
-        })
+        Box::pin(async move { self.token_at(super::unix_now_ms(NAME)?) })
     }
 }
 
@@ -534,13 +526,7 @@ mod tests {
     async fn the_provider_issues_tokens_valid_for_life_seconds_from_now() {
         let p = UnsecuredJwtProvider::from_config("principal=alice").unwrap();
         let t = p.token().await.unwrap();
-        let now_ms = i64::try_from(
-            SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .unwrap()
-                .as_millis(),
-        )
-        .unwrap();
+        let now_ms = crate::security::sasl::unix_now_ms("test").unwrap();
         assert!((t.expires_at_ms - now_ms - 3_600_000).abs() < 60_000);
         assert!(t.extensions.is_empty());
     }
