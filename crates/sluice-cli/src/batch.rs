@@ -12,7 +12,7 @@ use sluice_fetch::FetchConfig;
 use sluice_group::{GroupConfig, GroupConsumer};
 use sluice_produce::{Producer, ProducerConfig};
 
-use crate::consume::split_properties;
+use crate::properties::split_properties;
 
 /// Arguments of `sluice batch`.
 #[derive(Debug, Args)]

@@ -9,6 +9,7 @@ use sluice_fetch::offsets::OffsetSpec;
 use sluice_fetch::{FetchClient, FetchConfig, FetchError, TopicPartition};
 
 use crate::output::{Format, write_record};
+use crate::properties::split_properties;
 
 /// Arguments of `sluice consume`.
 #[derive(Debug, Args)]
@@ -82,21 +83,6 @@ fn parse_start(s: &str) -> Result<Start, FetchError> {
 /// Splits `-X key=value` arguments.
 pub(crate) fn properties(args: &ConsumeArgs) -> Result<Vec<(&str, &str)>, FetchError> {
     split_properties(&args.properties)
-}
-
-/// Splits `-X key=value` arguments.
-pub(crate) fn split_properties(props: &[String]) -> Result<Vec<(&str, &str)>, FetchError> {
-    props
-        .iter()
-        .map(|prop| {
-            prop.split_once('=')
-                .map(|(k, v)| (k.trim(), v))
-                .ok_or_else(|| FetchError::Config {
-                    key: prop.clone(),
-                    message: "expected key=value".into(),
-                })
-        })
-        .collect()
 }
 
 /// The fetch configuration from `-b` and the `-X` keys it knows; the others

@@ -2,17 +2,16 @@
 //! high watermark, the lag and the owning member, and the group's
 //! members/partitions ratio.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::io::Write;
-use std::time::Duration;
 
 use clap::Args;
 use serde_json::json;
-use sluice_fetch::offsets::OffsetSpec;
 use sluice_fetch::{FetchClient, FetchConfig, TopicPartition};
 use sluice_group::admin::view_group;
 
-use crate::consume::split_properties;
+use crate::properties::split_properties;
+use crate::watermarks::high_watermarks;
 
 /// Arguments of `sluice lag`.
 #[derive(Debug, Args)]
@@ -132,43 +131,4 @@ pub async fn run(args: LagArgs) -> Result<(), Box<dyn std::error::Error>> {
         rows.iter().filter_map(|r| r.3).sum::<i64>()
     )?;
     Ok(())
-}
-
-/// Each partition's high watermark: from a Fetch answer (exact), or from
-/// ListOffsets where no fetch answered within a few seconds (some brokers,
-/// tansu 0.6 among them, answer ListOffsets latest with the last batch's
-/// base offset + 1 rather than the end).
-async fn high_watermarks(
-    client: &mut FetchClient,
-    partitions: &[TopicPartition],
-) -> Result<BTreeMap<TopicPartition, i64>, Box<dyn std::error::Error>> {
-    let listed = client.list_offsets(partitions, OffsetSpec::Latest).await?;
-    client.assign(partitions.iter().cloned());
-    for tp in partitions {
-        if let Some(l) = listed.get(tp) {
-            // Fetch one record at most at the last offset ListOffsets knows.
-            client.seek(tp, (l.offset - 1).max(0))?;
-        }
-    }
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    let fetched = |client: &FetchClient, tp: &TopicPartition| {
-        client
-            .fetcher()
-            .state(tp)
-            .map(|s| s.high_watermark)
-            .filter(|hw| *hw >= 0)
-    };
-    while tokio::time::Instant::now() < deadline
-        && partitions.iter().any(|tp| fetched(client, tp).is_none())
-    {
-        client.poll(Duration::from_millis(200)).await?;
-    }
-    Ok(partitions
-        .iter()
-        .filter_map(|tp| {
-            let listed = listed.get(tp).map(|l| l.offset);
-            let hw = fetched(client, tp).into_iter().chain(listed).max()?;
-            Some((tp.clone(), hw))
-        })
-        .collect())
 }

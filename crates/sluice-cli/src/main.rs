@@ -11,7 +11,9 @@ mod group;
 mod lag;
 mod output;
 mod produce;
+mod properties;
 mod topic;
+mod watermarks;
 
 use std::process::ExitCode;
 

@@ -7,7 +7,7 @@ use bytes::Bytes;
 use clap::Args;
 use sluice_produce::{DeliveryFuture, Producer, ProducerConfig, ProducerRecord};
 
-use crate::consume::split_properties;
+use crate::properties::split_properties;
 
 /// Deliveries awaited at most this far behind the newest send.
 const WINDOW: usize = 50_000;

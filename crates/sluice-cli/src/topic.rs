@@ -10,7 +10,7 @@ use sluice_fetch::FetchConfig;
 use sluice_fetch::pool::BrokerPool;
 use sluice_wire::KafkaCode;
 
-use crate::consume::split_properties;
+use crate::properties::split_properties;
 
 /// Arguments of `sluice topic`.
 #[derive(Debug, Args)]
