@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use sluice_fetch::config::parse_in;
+use sluice_wire::key_doc::{Java, KeyDoc};
 
 use crate::error::BatchError;
 
@@ -50,6 +51,60 @@ impl Default for BatchConfig {
         }
     }
 }
+
+/// The batch keys, documented
+/// (the configuration reference in docs/guide.md is generated from these).
+pub const BATCH_KEY_DOCS: &[KeyDoc] = &[
+    KeyDoc {
+        key: "batch.size",
+        aliases: &[],
+        default: Some("1000"),
+        java: Java::SluiceOnly,
+        doc: "A batch closes at this many records.",
+    },
+    KeyDoc {
+        key: "batch.bytes",
+        aliases: &[],
+        default: Some("1048576"),
+        java: Java::SluiceOnly,
+        doc: "...or at this many bytes of keys and values.",
+    },
+    KeyDoc {
+        key: "linger.ms",
+        aliases: &[],
+        default: Some("1000"),
+        java: Java::SluiceOnly,
+        doc: "...or this long after its first record.",
+    },
+    KeyDoc {
+        key: "batch.group.by",
+        aliases: &[],
+        default: Some("none"),
+        java: Java::SluiceOnly,
+        doc: "`none` (one batch across partitions), `partition` or `key`: what a batch holds.",
+    },
+    KeyDoc {
+        key: "batch.retries",
+        aliases: &[],
+        default: Some("3"),
+        java: Java::SluiceOnly,
+        doc: "How many times a failed batch is retried before the pipeline stops with the error (never skipped).",
+    },
+    KeyDoc {
+        key: "batch.retry.backoff.ms",
+        aliases: &[],
+        default: Some("200"),
+        java: Java::SluiceOnly,
+        doc: "The first wait before retrying a batch; it doubles per attempt.",
+    },
+    KeyDoc {
+        key: "batch.retry.backoff.max.ms",
+        aliases: &[],
+        default: Some("10000"),
+        java: Java::SluiceOnly,
+        doc: "The longest wait between batch retries.",
+    },
+];
 
 impl BatchConfig {
     /// Sets one option by key; `Ok(false)` if the key is not a batch key.
@@ -148,5 +203,16 @@ mod tests {
         };
         let waits: Vec<u64> = (1..=4).map(|a| c.backoff(a).as_millis() as u64).collect();
         assert_eq!(waits, vec![100, 200, 350, 350]);
+    }
+
+    #[test]
+    fn every_key_is_documented_with_its_real_default() {
+        let problems = sluice_wire::key_doc::check_docs(
+            BATCH_KEY_DOCS,
+            BatchConfig::default,
+            BatchConfig::set,
+            include_str!("config.rs"),
+        );
+        assert!(problems.is_empty(), "{problems:#?}");
     }
 }

@@ -7,6 +7,7 @@
 
 mod batch;
 mod consume;
+mod examples;
 mod group;
 mod lag;
 mod output;
@@ -15,14 +16,35 @@ mod properties;
 mod topic;
 mod watermarks;
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
+
+/// What the exit status means (in `sluice --help`).
+const EXIT_CODES: &str = "\
+Configuration: `-X key=value` on any subcommand; `-F FILE` (or SLUICE_CONFIG=FILE) reads
+librdkafka-style key=value lines first; SLUICE_ and a security key in capitals
+(SLUICE_SASL_PASSWORD, SLUICE_SECURITY_PROTOCOL, SLUICE_SSL_CA_LOCATION...) sets it from the
+environment. -X wins over the environment, which wins over -F. SLUICE_BROKERS stands for -b.
+
+Exit status:
+  0  success
+  1  the command failed: the broker refused or could not be reached, bad configuration
+     (an unknown key or bad value), authentication or TLS failed, a batch failed after its
+     retries; the reason is on stderr, prefixed `sluice:`
+  2  bad usage: an unknown flag or a missing argument (the usage is printed)
+A run stopped by a signal (Ctrl-C) exits as the signal says (130 in most shells); what was
+committed before it stays committed, and records after the last commit are read again.";
 
 /// Kafka from the shell, in pure Rust.
 #[derive(Debug, Parser)]
-#[command(name = "sluice", version, about)]
+#[command(name = "sluice", version, about, after_long_help = EXIT_CODES)]
 struct Cli {
+    /// Read configuration properties from FILE first (`key=value` lines,
+    /// `#` comments; kcat's -F). Default: $SLUICE_CONFIG if set.
+    #[arg(short = 'F', long = "config-file", global = true, value_name = "FILE")]
+    config_file: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -30,15 +52,26 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Print records of a topic to stdout.
+    #[command(after_help = examples::CONSUME)]
     Consume(consume::ConsumeArgs),
     /// Write stdin's lines to a topic.
+    #[command(after_help = examples::PRODUCE)]
     Produce(produce::ProduceArgs),
     /// Consume as a group, compute over batches, write a result per batch.
+    #[command(after_help = examples::BATCH)]
     Batch(batch::BatchArgs),
     /// Show a consumer group's committed offsets, lag and owners.
+    #[command(after_help = examples::LAG)]
     Lag(lag::LagArgs),
     /// Create or delete topics.
+    #[command(after_help = examples::TOPIC)]
     Topic(topic::TopicArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    #[command(after_help = examples::COMPLETIONS)]
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
 }
 
 fn main() -> ExitCode {
@@ -47,6 +80,23 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
+    if let Command::Completions { shell } = cli.command {
+        // Into memory first: clap_complete panics on a write error (a closed pipe).
+        let mut script = Vec::new();
+        clap_complete::generate(shell, &mut Cli::command(), "sluice", &mut script);
+        return match std::io::Write::write_all(&mut std::io::stdout(), &script) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("sluice: cannot write the completion script: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    if let Err(e) = properties::load(cli.config_file.as_deref()) {
+        eprintln!("sluice: {e}");
+        return ExitCode::FAILURE;
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -65,6 +115,7 @@ fn main() -> ExitCode {
             Command::Batch(args) => batch::run(args).await,
             Command::Lag(args) => lag::run(args).await,
             Command::Topic(args) => topic::run(args).await,
+            Command::Completions { .. } => Ok(()),
         }
     });
     match result {

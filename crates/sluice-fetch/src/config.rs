@@ -3,6 +3,7 @@
 
 use std::str::FromStr;
 use std::time::Duration;
+use sluice_wire::key_doc::{Java, KeyDoc};
 
 use crate::error::{FetchError, Result};
 
@@ -154,6 +155,137 @@ pub const FETCH_KEYS: &[&str] = &[
     "reconnect.backoff.ms",
     "socket.connection.setup.timeout.ms",
     "receive.message.max.bytes",
+];
+
+/// The fetcher's keys, documented
+/// (the configuration reference in docs/guide.md is generated from these).
+pub const FETCH_KEY_DOCS: &[KeyDoc] = &[
+    KeyDoc {
+        key: "bootstrap.servers",
+        aliases: &["metadata.broker.list"],
+        default: Some("127.0.0.1:9092"),
+        java: Java::Same,
+        doc: "`host:port[,host:port...]`: brokers to learn the cluster from.",
+    },
+    KeyDoc {
+        key: "client.id",
+        aliases: &[],
+        default: Some("sluice"),
+        java: Java::Same,
+        doc: "The name brokers log and quota this client by.",
+    },
+    KeyDoc {
+        key: "fetch.min.bytes",
+        aliases: &[],
+        default: Some("1"),
+        java: Java::Same,
+        doc: "The broker holds a fetch until this many bytes are available (or `fetch.max.wait.ms` passes).",
+    },
+    KeyDoc {
+        key: "fetch.max.wait.ms",
+        aliases: &["fetch.wait.max.ms"],
+        default: Some("500"),
+        java: Java::Same,
+        doc: "The longest the broker holds a fetch waiting for `fetch.min.bytes`.",
+    },
+    KeyDoc {
+        key: "max.partition.fetch.bytes",
+        aliases: &[],
+        default: Some("1048576"),
+        java: Java::Same,
+        doc: "The most data one partition returns per fetch (a larger first batch still comes whole).",
+    },
+    KeyDoc {
+        key: "fetch.max.bytes",
+        aliases: &[],
+        default: Some("52428800"),
+        java: Java::Same,
+        doc: "The most data one fetch response returns.",
+    },
+    KeyDoc {
+        key: "max.poll.records",
+        aliases: &[],
+        default: Some("500"),
+        java: Java::Same,
+        doc: "The most records one `poll` returns.",
+    },
+    KeyDoc {
+        key: "isolation.level",
+        aliases: &[],
+        default: Some("read_uncommitted"),
+        java: Java::Same,
+        doc: "`read_committed` returns only committed transactional records, up to the last stable offset.",
+    },
+    KeyDoc {
+        key: "auto.offset.reset",
+        aliases: &[],
+        default: Some("latest"),
+        java: Java::Same,
+        doc: "Where a partition without a valid position starts: `earliest`, `latest` or `none` (an error).",
+    },
+    KeyDoc {
+        key: "check.crcs",
+        aliases: &[],
+        default: Some("true"),
+        java: Java::Same,
+        doc: "Verify each record batch's CRC32C.",
+    },
+    KeyDoc {
+        key: "queued.max.bytes",
+        aliases: &[],
+        default: Some("67108864"),
+        java: Java::SluiceOnly,
+        doc: "Fetched but not yet polled bytes above which fetching pauses (librdkafka's `queued.max.messages.kbytes`, in bytes).",
+    },
+    KeyDoc {
+        key: "request.timeout.ms",
+        aliases: &[],
+        default: Some("30000"),
+        java: Java::Same,
+        doc: "How long a request may wait for its answer before the connection is replaced.",
+    },
+    KeyDoc {
+        key: "metadata.max.age.ms",
+        aliases: &[],
+        default: Some("300000"),
+        java: Java::Same,
+        doc: "Metadata is refreshed at least this often.",
+    },
+    KeyDoc {
+        key: "retry.backoff.ms",
+        aliases: &[],
+        default: Some("100"),
+        java: Java::Same,
+        doc: "The first wait before retrying a failed request.",
+    },
+    KeyDoc {
+        key: "retry.backoff.max.ms",
+        aliases: &[],
+        default: Some("1000"),
+        java: Java::Same,
+        doc: "Each failure in a row doubles the wait from `retry.backoff.ms` up to this (KIP-580).",
+    },
+    KeyDoc {
+        key: "reconnect.backoff.ms",
+        aliases: &[],
+        default: Some("50"),
+        java: Java::Same,
+        doc: "The wait before reconnecting to a broker.",
+    },
+    KeyDoc {
+        key: "socket.connection.setup.timeout.ms",
+        aliases: &[],
+        default: Some("10000"),
+        java: Java::Same,
+        doc: "How long connecting (TCP, TLS, ApiVersions) may take.",
+    },
+    KeyDoc {
+        key: "receive.message.max.bytes",
+        aliases: &[],
+        default: Some("104857600"),
+        java: Java::LibrdkafkaOnly,
+        doc: "The largest response frame accepted; a larger declared size is a protocol error, never an allocation.",
+    },
 ];
 
 impl FetchConfig {
@@ -378,5 +510,21 @@ mod tests {
             .with_pairs([("check.crcs", "yes")])
             .unwrap_err();
         assert!(err.to_string().contains("check.crcs"), "{err}");
+    }
+
+    #[test]
+    fn every_key_is_documented_with_its_real_default() {
+        let problems = sluice_wire::key_doc::check_docs(
+            FETCH_KEY_DOCS,
+            FetchConfig::default,
+            FetchConfig::set,
+            include_str!("config.rs"),
+        );
+        assert!(problems.is_empty(), "{problems:#?}");
+        let mut documented: Vec<&str> = FETCH_KEY_DOCS.iter().flat_map(|d| d.names()).collect();
+        let mut listed = FETCH_KEYS.to_vec();
+        documented.sort_unstable();
+        listed.sort_unstable();
+        assert_eq!(listed, documented);
     }
 }

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use sluice_fetch::config::{parse_bool, parse_ms};
+use sluice_wire::key_doc::{Java, KeyDoc};
 
 use crate::assignor::by_name;
 use crate::error::GroupError;
@@ -45,6 +46,74 @@ impl Default for GroupConfig {
         }
     }
 }
+
+/// The group keys, documented
+/// (the configuration reference in docs/guide.md is generated from these).
+pub const GROUP_KEY_DOCS: &[KeyDoc] = &[
+    KeyDoc {
+        key: "group.id",
+        aliases: &[],
+        default: None,
+        java: Java::Same,
+        doc: "The consumer group to join; required for group consumption and commits.",
+    },
+    KeyDoc {
+        key: "group.instance.id",
+        aliases: &[],
+        default: None,
+        java: Java::Same,
+        doc: "A static member's fixed identity (KIP-345): a restart within `session.timeout.ms` keeps its partitions.",
+    },
+    KeyDoc {
+        key: "session.timeout.ms",
+        aliases: &[],
+        default: Some("45000"),
+        java: Java::Same,
+        doc: "The broker drops a member it has not heard from for this long.",
+    },
+    KeyDoc {
+        key: "heartbeat.interval.ms",
+        aliases: &[],
+        default: Some("3000"),
+        java: Java::Same,
+        doc: "How often the member heartbeats; must be below `session.timeout.ms`.",
+    },
+    KeyDoc {
+        key: "max.poll.interval.ms",
+        aliases: &[],
+        default: Some("300000"),
+        java: Java::Same,
+        doc: "A member that does not poll for this long leaves the group (its partitions go to others).",
+    },
+    KeyDoc {
+        key: "retry.backoff.ms",
+        aliases: &[],
+        default: Some("100"),
+        java: Java::Same,
+        doc: "The wait before retrying a failed group request.",
+    },
+    KeyDoc {
+        key: "partition.assignment.strategy",
+        aliases: &[],
+        default: Some("range,roundrobin"),
+        java: Java::Same,
+        doc: "Assignors in preference order: `range`, `roundrobin`.",
+    },
+    KeyDoc {
+        key: "enable.auto.commit",
+        aliases: &[],
+        default: Some("true"),
+        java: Java::Same,
+        doc: "Commit, at each poll, the offsets of what earlier polls returned.",
+    },
+    KeyDoc {
+        key: "auto.commit.interval.ms",
+        aliases: &[],
+        default: Some("5000"),
+        java: Java::Same,
+        doc: "How often auto-commit commits.",
+    },
+];
 
 impl GroupConfig {
     /// Sets one option by its Java/librdkafka key; `Ok(false)` if the key is
@@ -141,5 +210,16 @@ mod tests {
         c.heartbeat_interval = Duration::from_secs(10);
         assert!(c.validate().is_err());
         assert!(GroupConfig::default().validate().is_err(), "no group.id");
+    }
+
+    #[test]
+    fn every_key_is_documented_with_its_real_default() {
+        let problems = sluice_wire::key_doc::check_docs(
+            GROUP_KEY_DOCS,
+            GroupConfig::default,
+            GroupConfig::set,
+            include_str!("config.rs"),
+        );
+        assert!(problems.is_empty(), "{problems:#?}");
     }
 }

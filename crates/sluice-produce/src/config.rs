@@ -7,6 +7,7 @@ use sluice_fetch::config::{parse, parse_bool, parse_in, parse_ms, parse_servers}
 use sluice_wire::WireError;
 use sluice_wire::connection::ConnectionConfig;
 use sluice_wire::records::Compression;
+use sluice_wire::key_doc::{Java, KeyDoc};
 
 use crate::error::ProduceError;
 
@@ -115,6 +116,109 @@ impl Default for ProducerConfig {
         }
     }
 }
+
+/// The producer keys, documented
+/// (the configuration reference in docs/guide.md is generated from these).
+pub const PRODUCER_KEY_DOCS: &[KeyDoc] = &[
+    KeyDoc {
+        key: "bootstrap.servers",
+        aliases: &["metadata.broker.list"],
+        default: None,
+        java: Java::Same,
+        doc: "`host:port[,host:port...]`: brokers to learn the cluster from (required).",
+    },
+    KeyDoc {
+        key: "client.id",
+        aliases: &[],
+        default: Some("sluice"),
+        java: Java::Same,
+        doc: "The name brokers log and quota this client by.",
+    },
+    KeyDoc {
+        key: "linger.ms",
+        aliases: &["queue.buffering.max.ms"],
+        default: Some("5"),
+        java: Java::Same,
+        doc: "How long a batch waits for more records before it is sent.",
+    },
+    KeyDoc {
+        key: "batch.size",
+        aliases: &[],
+        default: Some("16384"),
+        java: Java::Same,
+        doc: "The bytes a partition's batch holds before it is sent.",
+    },
+    KeyDoc {
+        key: "compression.type",
+        aliases: &["compression.codec"],
+        default: Some("none"),
+        java: Java::Same,
+        doc: "`none`, `gzip`, `snappy`, `lz4` or `zstd`.",
+    },
+    KeyDoc {
+        key: "acks",
+        aliases: &["request.required.acks"],
+        default: Some("all"),
+        java: Java::Same,
+        doc: "`0`, `1` or `all` (`-1`): how many replicas must have a record before it counts as written.",
+    },
+    KeyDoc {
+        key: "retries",
+        aliases: &["message.send.max.retries"],
+        default: Some("2147483647"),
+        java: Java::Same,
+        doc: "How many times a failed produce is retried (within `delivery.timeout.ms`).",
+    },
+    KeyDoc {
+        key: "retry.backoff.ms",
+        aliases: &[],
+        default: Some("100"),
+        java: Java::Same,
+        doc: "The wait before retrying a failed produce.",
+    },
+    KeyDoc {
+        key: "request.timeout.ms",
+        aliases: &[],
+        default: Some("30000"),
+        java: Java::Same,
+        doc: "How long a produce may wait for its answer.",
+    },
+    KeyDoc {
+        key: "delivery.timeout.ms",
+        aliases: &["message.timeout.ms"],
+        default: Some("120000"),
+        java: Java::Same,
+        doc: "The longest a record may take from `send` to acknowledged or failed.",
+    },
+    KeyDoc {
+        key: "max.request.size",
+        aliases: &["message.max.bytes"],
+        default: Some("1048576"),
+        java: Java::Same,
+        doc: "The largest produce request (and record batch).",
+    },
+    KeyDoc {
+        key: "metadata.max.age.ms",
+        aliases: &[],
+        default: Some("300000"),
+        java: Java::Same,
+        doc: "Metadata is refreshed at least this often.",
+    },
+    KeyDoc {
+        key: "partitioner",
+        aliases: &[],
+        default: Some("murmur2_random"),
+        java: Java::LibrdkafkaOnly,
+        doc: "`murmur2_random` (the Java client's: keyed records by murmur2, unkeyed spread) or `murmur2`.",
+    },
+    KeyDoc {
+        key: "enable.idempotence",
+        aliases: &[],
+        default: Some("false"),
+        java: Java::Same,
+        doc: "Sequence numbers per partition so retries never duplicate (needs `acks=all`).",
+    },
+];
 
 impl ProducerConfig {
     /// With `bootstrap.servers` (`host:port` addresses).
@@ -400,5 +504,16 @@ mod tests {
             small.validate(),
             Err(ProduceError::Config { key, .. }) if key == "max.request.size"
         ));
+    }
+
+    #[test]
+    fn every_key_is_documented_with_its_real_default() {
+        let problems = sluice_wire::key_doc::check_docs(
+            PRODUCER_KEY_DOCS,
+            ProducerConfig::default,
+            ProducerConfig::set,
+            include_str!("config.rs"),
+        );
+        assert!(problems.is_empty(), "{problems:#?}");
     }
 }

@@ -41,6 +41,7 @@ pub mod connection;
 pub mod error;
 pub mod error_code;
 pub mod frame;
+pub mod key_doc;
 pub mod protocol;
 pub mod records;
 pub mod security;

@@ -47,6 +47,7 @@
 //! [`batch`] and `examples/order_stats.rs`.
 
 mod config;
+pub mod config_reference;
 mod consumer;
 mod error;
 

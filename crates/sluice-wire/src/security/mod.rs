@@ -29,6 +29,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::error::{Result, WireError};
+use crate::key_doc::{Java, KeyDoc};
 use sasl::SaslConfig;
 use tls::TlsConfig;
 
@@ -164,6 +165,123 @@ pub const SECURITY_KEYS: &[&str] = &[
     "sasl.oauthbearer.aws.region",
 ];
 
+/// The security keys, documented
+/// (the configuration reference in docs/guide.md is generated from these).
+pub const SECURITY_KEY_DOCS: &[KeyDoc] = &[
+    KeyDoc {
+        key: "security.protocol",
+        aliases: &[],
+        default: Some("PLAINTEXT"),
+        java: Java::Same,
+        doc: "`PLAINTEXT`, `SSL`, `SASL_PLAINTEXT` or `SASL_SSL`.",
+    },
+    KeyDoc {
+        key: "ssl.ca.location",
+        aliases: &[],
+        default: None,
+        java: Java::Named("ssl.truststore.location"),
+        doc: "PEM file of the CA certificates brokers are checked against (default: the platform's roots).",
+    },
+    KeyDoc {
+        key: "ssl.ca.pem",
+        aliases: &[],
+        default: None,
+        java: Java::LibrdkafkaOnly,
+        doc: "The same as PEM text.",
+    },
+    KeyDoc {
+        key: "ssl.certificate.location",
+        aliases: &[],
+        default: None,
+        java: Java::Named("ssl.keystore.location"),
+        doc: "PEM file of this client's certificate chain (mutual TLS).",
+    },
+    KeyDoc {
+        key: "ssl.certificate.pem",
+        aliases: &[],
+        default: None,
+        java: Java::LibrdkafkaOnly,
+        doc: "The same as PEM text.",
+    },
+    KeyDoc {
+        key: "ssl.key.location",
+        aliases: &[],
+        default: None,
+        java: Java::Named("ssl.keystore.location"),
+        doc: "PEM file of this client's private key (PKCS#8, RSA or EC; encrypted PKCS#8 with `ssl.key.password`).",
+    },
+    KeyDoc {
+        key: "ssl.key.pem",
+        aliases: &[],
+        default: None,
+        java: Java::LibrdkafkaOnly,
+        doc: "The same as PEM text (a secret: never printed).",
+    },
+    KeyDoc {
+        key: "ssl.key.password",
+        aliases: &[],
+        default: None,
+        java: Java::Same,
+        doc: "The password of an encrypted private key (a secret).",
+    },
+    KeyDoc {
+        key: "ssl.endpoint.identification.algorithm",
+        aliases: &[],
+        default: Some("https"),
+        java: Java::Same,
+        doc: "`https` checks the broker's name against its certificate; `none` does not (a warning is logged).",
+    },
+    KeyDoc {
+        key: "sasl.mechanism",
+        aliases: &["sasl.mechanisms"],
+        default: Some("SCRAM-SHA-512"),
+        java: Java::Same,
+        doc: "`PLAIN`, `SCRAM-SHA-256`, `SCRAM-SHA-512`, `OAUTHBEARER` or `AWS_MSK_IAM` (the Java client's default, GSSAPI, is not supported).",
+    },
+    KeyDoc {
+        key: "sasl.username",
+        aliases: &[],
+        default: None,
+        java: Java::LibrdkafkaOnly,
+        doc: "The user for PLAIN and SCRAM (the Java client puts it in `sasl.jaas.config`).",
+    },
+    KeyDoc {
+        key: "sasl.password",
+        aliases: &[],
+        default: None,
+        java: Java::LibrdkafkaOnly,
+        doc: "The password for PLAIN and SCRAM (a secret).",
+    },
+    KeyDoc {
+        key: "sasl.jaas.config",
+        aliases: &[],
+        default: None,
+        java: Java::Same,
+        doc: "A Java JAAS line (`...PlainLoginModule required username=\"u\" password=\"p\";`): its username and password are used.",
+    },
+    KeyDoc {
+        key: "sasl.oauthbearer.config",
+        aliases: &[],
+        default: None,
+        java: Java::LibrdkafkaOnly,
+        doc: "Settings of the unsecured-JWT token provider (`principal=alice scope=... lifeSeconds=3600`), for tests.",
+    },
+    KeyDoc {
+        key: "sasl.oauthbearer.method",
+        aliases: &[],
+        default: Some("default"),
+        java: Java::LibrdkafkaOnly,
+        doc: "`default` (an application token provider, else the unsecured JWT) or `aws_msk_iam` (sets the mechanism to AWS MSK IAM, as the MSK library does).",
+    },
+    KeyDoc {
+        key: "sasl.oauthbearer.aws.region",
+        aliases: &[],
+        default: None,
+        java: Java::SluiceOnly,
+        doc: "The AWS region MSK IAM signs for (default: `AWS_REGION`, then `AWS_DEFAULT_REGION`).",
+    },
+];
+
 impl SecurityConfig {
     /// Sets one option by its Java/librdkafka key. `Ok(false)` means the
     /// key is not a security key; a bad value is a
@@ -204,5 +322,33 @@ pub(crate) fn bad_value(key: &str, message: impl fmt::Display) -> WireError {
     WireError::Config {
         key: key.to_string(),
         message: message.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::key_doc::check_docs;
+
+    #[test]
+    fn every_key_is_documented_with_its_real_default() {
+        for source in [
+            include_str!("mod.rs"),
+            include_str!("tls.rs"),
+            include_str!("sasl/mod.rs"),
+        ] {
+            let problems = check_docs(
+                SECURITY_KEY_DOCS,
+                SecurityConfig::default,
+                SecurityConfig::set,
+                source,
+            );
+            assert!(problems.is_empty(), "{problems:#?}");
+        }
+        let mut documented: Vec<&str> = SECURITY_KEY_DOCS.iter().flat_map(|d| d.names()).collect();
+        let mut listed = SECURITY_KEYS.to_vec();
+        documented.sort_unstable();
+        listed.sort_unstable();
+        assert_eq!(listed, documented);
     }
 }
