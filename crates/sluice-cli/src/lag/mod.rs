@@ -1,0 +1,349 @@
+//! `sluice lag -G GROUP`: per partition the group's committed offset, the
+//! high watermark, the lag and the owning member, and the group's
+//! members/partitions ratio; once as a table or JSON, or `--watch`ed live.
+
+mod history;
+mod view;
+mod watch;
+
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use serde_json::json;
+use sluice_fetch::{FetchClient, FetchConfig, TopicPartition};
+use sluice_group::GroupMetrics;
+use sluice_group::admin::view_group;
+
+use crate::properties::split_properties;
+use crate::watermarks::high_watermarks;
+
+/// Arguments of `sluice lag`.
+#[derive(Debug, Args)]
+pub struct LagArgs {
+    /// Bootstrap broker(s), `host:port[,host:port...]`.
+    #[arg(short = 'b', long = "brokers")]
+    brokers: String,
+    /// The consumer group.
+    #[arg(short = 'G', long = "group")]
+    group: String,
+    /// Only these topics, every partition of each, committed or not
+    /// (repeatable; default: every partition the group has committed).
+    #[arg(short = 't', long = "topic")]
+    topics: Vec<String>,
+    /// A client configuration property, `key=value` (repeatable).
+    #[arg(short = 'X', value_name = "KEY=VALUE")]
+    properties: Vec<String>,
+    /// One JSON document instead of a table.
+    #[arg(long, conflicts_with = "watch")]
+    json: bool,
+    /// A live view in the terminal, refreshed every --interval-ms, with each
+    /// partition's lag over the last minute, the consumption rate and the
+    /// time to catch up (q, Esc or Ctrl-C quits).
+    #[arg(long)]
+    watch: bool,
+    /// How often --watch refreshes, in milliseconds.
+    #[arg(long = "interval-ms", default_value_t = 1000, requires = "watch",
+          value_parser = clap::value_parser!(u64).range(100..))]
+    interval_ms: u64,
+}
+
+/// One partition as the group sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Row {
+    /// The partition.
+    pub tp: TopicPartition,
+    /// The group's committed offset, if any.
+    pub committed: Option<i64>,
+    /// The partition's high watermark, if it could be read.
+    pub high_watermark: Option<i64>,
+    /// High watermark minus committed (all of it with nothing committed).
+    pub lag: Option<i64>,
+    /// The member that owns the partition, if any.
+    pub owner: Option<String>,
+}
+
+impl Row {
+    /// The row for `tp` from what was read.
+    pub fn new(
+        tp: TopicPartition,
+        committed: Option<i64>,
+        high_watermark: Option<i64>,
+        owner: Option<String>,
+    ) -> Self {
+        let lag = match (committed, high_watermark) {
+            (Some(c), Some(e)) => Some((e - c).max(0)),
+            (None, Some(e)) => Some(e), // nothing committed: all of it
+            _ => None,
+        };
+        Row {
+            tp,
+            committed,
+            high_watermark,
+            lag,
+            owner,
+        }
+    }
+}
+
+/// The group and its partitions at one moment.
+#[derive(Debug, Clone)]
+pub(crate) struct Snapshot {
+    /// When it was taken (when its reading finished).
+    pub at: Instant,
+    /// The group's state, members and members/partitions ratio.
+    pub group: GroupMetrics,
+    /// Every partition shown, in order.
+    pub rows: Vec<Row>,
+}
+
+impl Snapshot {
+    /// The lag summed over the partitions whose lag is known.
+    pub fn total_lag(&self) -> i64 {
+        self.rows.iter().filter_map(|r| r.lag).sum()
+    }
+}
+
+/// Where snapshots come from: one client, kept open across snapshots.
+pub(crate) struct Source {
+    client: FetchClient,
+    group: String,
+    topics: Vec<String>,
+}
+
+impl Source {
+    /// Connects with the arguments' brokers and `-X` properties.
+    async fn connect(args: &LagArgs) -> Result<Self, Box<dyn std::error::Error>> {
+        let mut config = FetchConfig::default();
+        config.set("bootstrap.servers", &args.brokers)?;
+        config.client_id = "sluice-cli".into();
+        for (key, value) in split_properties(&args.properties)? {
+            if !config.set(key, value)? {
+                return Err(sluice_fetch::config::unknown_key(key).into());
+            }
+        }
+        Ok(Source {
+            client: FetchClient::connect(config).await?,
+            group: args.group.clone(),
+            topics: args.topics.clone(),
+        })
+    }
+
+    /// Reads the group (description and committed offsets) and the high
+    /// watermarks of its partitions. Dropped before it finishes, nothing is
+    /// lost but that snapshot: the next call starts over.
+    pub async fn snapshot(&mut self) -> Result<Snapshot, Box<dyn std::error::Error>> {
+        let mut named = Vec::new();
+        for topic in &self.topics {
+            named.extend(self.client.partitions_for(topic).await?);
+        }
+        let view = view_group(self.client.pool(), &self.group, &named).await?;
+        let owners = view.metrics.owners();
+        let partitions: BTreeSet<TopicPartition> = view
+            .committed
+            .keys()
+            .chain(owners.keys())
+            .chain(&named)
+            .filter(|tp| self.topics.is_empty() || self.topics.iter().any(|t| **t == *tp.topic))
+            .cloned()
+            .collect();
+        let partitions: Vec<TopicPartition> = partitions.into_iter().collect();
+        let ends = high_watermarks(&mut self.client, &partitions).await?;
+        let rows = partitions
+            .into_iter()
+            .map(|tp| {
+                let committed = view.committed.get(&tp).cloned().flatten().map(|o| o.offset);
+                let end = ends.get(&tp).copied();
+                let owner = owners.get(&tp).cloned();
+                Row::new(tp, committed, end, owner)
+            })
+            .collect();
+        Ok(Snapshot {
+            at: Instant::now(),
+            group: view.metrics,
+            rows,
+        })
+    }
+
+    /// Closes the connections.
+    async fn close(self) {
+        self.client.close().await;
+    }
+}
+
+/// Runs `sluice lag`.
+pub async fn run(args: LagArgs) -> Result<(), Box<dyn std::error::Error>> {
+    let mut source = Source::connect(&args).await?;
+    if args.watch {
+        let interval = Duration::from_millis(args.interval_ms);
+        let result = watch::run(&mut source, &args.group, interval).await;
+        source.close().await;
+        return result;
+    }
+    let snapshot = source.snapshot().await;
+    source.close().await;
+    let snapshot = snapshot?;
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        print_json(&mut out, &args.group, &snapshot)
+    } else {
+        print_table(&mut out, &args.group, &snapshot)
+    }
+}
+
+/// The one-shot JSON document.
+fn print_json(
+    out: &mut impl Write,
+    group: &str,
+    snapshot: &Snapshot,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let m = &snapshot.group;
+    let doc = json!({
+        "group": group,
+        "state": m.state,
+        "protocol": m.protocol,
+        "members": m.members.len(),
+        "assigned_partitions": m.partitions,
+        "members_per_partition": m.members_per_partition,
+        "total_lag": snapshot.total_lag(),
+        "partitions": snapshot.rows.iter().map(|r| json!({
+            "topic": &*r.tp.topic, "partition": r.tp.partition, "committed": r.committed,
+            "high_watermark": r.high_watermark, "lag": r.lag, "owner": r.owner,
+        })).collect::<Vec<_>>(),
+    });
+    writeln!(out, "{doc}")?;
+    Ok(())
+}
+
+/// `-` for what is not known.
+pub(crate) fn dash(v: Option<i64>) -> String {
+    v.map_or("-".to_string(), |v| v.to_string())
+}
+
+/// The group's state, or `unknown` where the broker could not describe it.
+pub(crate) fn state_name(m: &GroupMetrics) -> &str {
+    if m.state.is_empty() {
+        "unknown"
+    } else {
+        &m.state
+    }
+}
+
+/// The members/partitions ratio with two decimals, `-` with no partitions.
+pub(crate) fn ratio(m: &GroupMetrics) -> String {
+    m.members_per_partition
+        .map_or("-".to_string(), |r| format!("{r:.2}"))
+}
+
+/// The one-shot table.
+fn print_table(
+    out: &mut impl Write,
+    group: &str,
+    snapshot: &Snapshot,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let m = &snapshot.group;
+    writeln!(
+        out,
+        "group {} ({}, {} members, {} partitions assigned, members/partitions {})",
+        group,
+        state_name(m),
+        m.members.len(),
+        m.partitions,
+        ratio(m),
+    )?;
+    writeln!(
+        out,
+        "{:<32} {:>9} {:>12} {:>14} {:>10}  OWNER",
+        "TOPIC", "PARTITION", "COMMITTED", "HIGH-WATERMARK", "LAG"
+    )?;
+    for r in &snapshot.rows {
+        writeln!(
+            out,
+            "{:<32} {:>9} {:>12} {:>14} {:>10}  {}",
+            &*r.tp.topic,
+            r.tp.partition,
+            dash(r.committed),
+            dash(r.high_watermark),
+            dash(r.lag),
+            r.owner.as_deref().unwrap_or("-"),
+        )?;
+    }
+    writeln!(out, "total lag {}", snapshot.total_lag())?;
+    Ok(())
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// A partition of `topic`.
+    pub fn tp(topic: &str, partition: i32) -> TopicPartition {
+        TopicPartition::new(topic, partition)
+    }
+
+    /// A Stable group of `members` members over `partitions` partitions.
+    pub fn group(members: usize, partitions: usize) -> GroupMetrics {
+        let mut m = GroupMetrics::unknown();
+        m.state = "Stable".into();
+        m.protocol = "range".into();
+        m.members = (0..members)
+            .map(|i| sluice_group::MemberInfo {
+                member_id: format!("member-{i}"),
+                client_id: "c".into(),
+                client_host: "/127.0.0.1".into(),
+                partitions: Vec::new(),
+            })
+            .collect();
+        m.partitions = partitions;
+        m.members_per_partition = (partitions > 0).then(|| members as f64 / partitions as f64);
+        m
+    }
+
+    #[test]
+    fn a_row_lags_by_the_distance_to_the_end_and_by_all_of_it_with_nothing_committed() {
+        assert_eq!(
+            Row::new(tp("t", 0), Some(300), Some(500), None).lag,
+            Some(200)
+        );
+        assert_eq!(Row::new(tp("t", 0), None, Some(500), None).lag, Some(500));
+        assert_eq!(
+            Row::new(tp("t", 0), Some(600), Some(500), None).lag,
+            Some(0)
+        );
+        assert_eq!(Row::new(tp("t", 0), Some(300), None, None).lag, None);
+    }
+
+    #[test]
+    fn the_table_keeps_its_columns() {
+        let snapshot = Snapshot {
+            at: Instant::now(),
+            group: group(2, 3),
+            rows: vec![
+                Row::new(
+                    tp("events", 0),
+                    Some(300),
+                    Some(500),
+                    Some("member-0".into()),
+                ),
+                Row::new(tp("events", 1), None, None, None),
+            ],
+        };
+        let mut out = Vec::new();
+        print_table(&mut out, "g", &snapshot).unwrap();
+        let expected = "\
+group g (Stable, 2 members, 3 partitions assigned, members/partitions 0.67)
+TOPIC                            PARTITION    COMMITTED HIGH-WATERMARK        LAG  OWNER
+events                                   0          300            500        200  member-0
+events                                   1            -              -          -  -
+total lag 200
+";
+        assert_eq!(String::from_utf8(out).unwrap(), expected);
+        let mut out = Vec::new();
+        print_json(&mut out, "g", &snapshot).unwrap();
+        let doc: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(doc["total_lag"], 200);
+        assert_eq!(doc["partitions"][0]["committed"], 300);
+        assert_eq!(doc["partitions"][1]["lag"], serde_json::Value::Null);
+    }
+}
