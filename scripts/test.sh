@@ -31,4 +31,7 @@ trap 'scripts/broker.sh stop; scripts/secure-brokers.sh stop' EXIT
 secure_env=$(scripts/secure-brokers.sh start)
 eval "$secure_env"
 export SLUICE_REQUIRE_SECURE=1
+# tests/lag_watch.rs runs `sluice lag --watch` under tmux (installed from Debian's packages when
+# missing): under CI it fails instead of skipping when tmux cannot be had.
+export SLUICE_REQUIRE_TMUX=1
 SLUICE_BOOTSTRAP=$bootstrap cargo test -p sluice-integration --locked

@@ -78,10 +78,12 @@ mod tests {
     #[test]
     fn every_section_lists_each_key_once() {
         let reference = reference_markdown();
-        for (_, _, keys) in SECTIONS {
+        for (title, _, keys) in SECTIONS {
+            assert!(reference.contains(&format!("### {title}\n")), "{title}");
+            let table = markdown_table(keys);
             for k in *keys {
                 let row = format!("| `{}` |", k.key);
-                assert_eq!(reference.matches(&row).count(), 1, "{}", k.key);
+                assert_eq!(table.matches(&row).count(), 1, "{title}: {}", k.key);
             }
         }
     }
