@@ -8,6 +8,7 @@
 mod batch;
 mod consume;
 mod group;
+mod group_tools;
 mod lag;
 mod output;
 mod produce;
@@ -39,6 +40,8 @@ enum Command {
     Lag(lag::LagArgs),
     /// Create or delete topics.
     Topic(topic::TopicArgs),
+    /// List, describe, reset the offsets of, or delete consumer groups.
+    Group(group_tools::GroupArgs),
 }
 
 fn main() -> ExitCode {
@@ -65,6 +68,7 @@ fn main() -> ExitCode {
             Command::Batch(args) => batch::run(args).await,
             Command::Lag(args) => lag::run(args).await,
             Command::Topic(args) => topic::run(args).await,
+            Command::Group(args) => group_tools::run(args).await,
         }
     });
     match result {

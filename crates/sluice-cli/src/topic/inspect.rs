@@ -21,7 +21,9 @@ async fn metadata(client: &FetchClient, request: MetadataRequest) -> Result<Meta
 }
 
 fn topic_name(t: &kafka_protocol::messages::metadata_response::MetadataResponseTopic) -> String {
-    t.name.as_ref().map_or_else(String::new, |n| n.0.to_string())
+    t.name
+        .as_ref()
+        .map_or_else(String::new, |n| n.0.to_string())
 }
 
 /// Prints every topic of the cluster with its partition count, sorted.
@@ -126,12 +128,7 @@ pub(super) async fn describe(mut client: FetchClient, topics: &[String], json: b
         writeln!(out, "{doc}")?;
         return Ok(());
     }
-    let ids = |v: &[i32]| {
-        v.iter()
-            .map(i32::to_string)
-            .collect::<Vec<_>>()
-            .join(",")
-    };
+    let ids = |v: &[i32]| v.iter().map(i32::to_string).collect::<Vec<_>>().join(",");
     let dash = |v: Option<i64>| v.map_or("-".to_string(), |v| v.to_string());
     for (name, id, _, rows) in &described {
         writeln!(out, "topic {name} (id {id}, {} partitions)", rows.len())?;

@@ -9,8 +9,8 @@ use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::delete_topics_request::DeleteTopicState;
 use kafka_protocol::messages::{CreateTopicsRequest, DeleteTopicsRequest, TopicName};
 use kafka_protocol::protocol::StrBytes;
-use sluice_fetch::{FetchClient, FetchConfig};
 use sluice_fetch::pool::BrokerPool;
+use sluice_fetch::{FetchClient, FetchConfig};
 use sluice_wire::KafkaCode;
 
 use crate::properties::split_properties;
