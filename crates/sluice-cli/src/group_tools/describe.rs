@@ -8,7 +8,7 @@ use serde_json::json;
 use sluice_fetch::{FetchClient, TopicPartition};
 use sluice_group::admin::view_group;
 
-use super::Result;
+use super::{Result, exists};
 use crate::watermarks::high_watermarks;
 
 /// One partition's row: committed offset, high watermark, lag, owner.
@@ -38,10 +38,7 @@ fn names(tps: &[TopicPartition]) -> String {
 pub(super) async fn run(mut client: FetchClient, group: &str, json: bool) -> Result<()> {
     let view = view_group(client.pool(), group, &[]).await?;
     let m = &view.metrics;
-    if m.members.is_empty()
-        && view.committed.is_empty()
-        && matches!(m.state.as_str(), "Dead" | "Empty")
-    {
+    if !exists(&view) {
         client.close().await;
         return Err(
             format!("group {group} does not exist (no members, no committed offsets)").into(),

@@ -10,7 +10,7 @@ use std::io::Write;
 use clap::{ArgGroup, Args, Subcommand};
 use serde_json::json;
 use sluice_group::GroupError;
-use sluice_group::admin::{delete_groups, describe_group, inactive, list_groups};
+use sluice_group::admin::{GroupView, delete_groups, inactive, list_groups, view_group};
 use sluice_group::metrics::GroupMetrics;
 use sluice_wire::KafkaCode;
 
@@ -149,6 +149,16 @@ fn active(group: &str, metrics: &GroupMetrics, what: &str) -> Option<String> {
     ))
 }
 
+/// Whether the group exists: Kafka describes an unknown group as Dead;
+/// tansu 0.6 as Empty, so an Empty group with neither members nor
+/// committed offsets counts as unknown too (there is nothing of it to show
+/// or delete).
+fn exists(view: &GroupView) -> bool {
+    let m = &view.metrics;
+    !(m.members.is_empty()
+        && (m.state == "Dead" || (m.state == "Empty" && view.committed.is_empty())))
+}
+
 /// Runs `sluice group`.
 pub async fn run(args: GroupArgs) -> Result<()> {
     match args.action {
@@ -230,13 +240,21 @@ async fn list(connect: Connect, json: bool) -> Result<()> {
 async fn delete(connect: Connect, groups: &[String]) -> Result<()> {
     let client = client(&connect.brokers, &connect.properties).await?;
     let pool = client.pool().clone();
-    // Kafka refuses a group with members (NON_EMPTY_GROUP); tansu 0.6 deletes
-    // it anyway, so look first and refuse the same way.
+    // Kafka refuses a group with members (NON_EMPTY_GROUP) and an unknown one
+    // (GROUP_ID_NOT_FOUND); tansu 0.6 deletes the first and answers NONE for
+    // the second, so look first and refuse the same way.
     let mut deletable = Vec::new();
     let mut failures = Vec::new();
     for group in groups {
-        let described = describe_group(&pool, group).await?;
-        match active(group, &described.metrics, "delete") {
+        let view = view_group(&pool, group, &[]).await?;
+        if !exists(&view) {
+            failures.push(format!(
+                "cannot delete group {group}: no such group ({})",
+                KafkaCode::GROUP_ID_NOT_FOUND
+            ));
+            continue;
+        }
+        match active(group, &view.metrics, "delete") {
             Some(why) => failures.push(format!("{why} ({})", KafkaCode::NON_EMPTY_GROUP)),
             None => deletable.push(group.clone()),
         }
