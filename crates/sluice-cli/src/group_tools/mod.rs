@@ -39,10 +39,11 @@ struct Connect {
 
 #[derive(Debug, Subcommand)]
 enum Action {
-    /// List the cluster's groups (every broker is asked) with their state
-    /// and protocol type.
+    /// List the cluster's groups with their state and protocol type.
     ///
-    /// Example: `sluice group list -b 127.0.0.1:9092`
+    /// Every broker Metadata names is asked (each answers for the groups it
+    /// coordinates), and the answers merged.
+    #[command(after_help = "Example:\n  sluice group list -b 127.0.0.1:9092 --json")]
     List {
         #[command(flatten)]
         connect: Connect,
@@ -50,12 +51,13 @@ enum Action {
         #[arg(long)]
         json: bool,
     },
-    /// Describe a group: state, protocol type, assignor, members (member
-    /// id, client id, host, partitions), and per partition the committed
-    /// offset, high watermark, lag and owner. A group with no members and
-    /// no committed offsets is reported as unknown (exit 1).
+    /// Describe a group: state, assignor, members, offsets and lag.
     ///
-    /// Example: `sluice group describe -b 127.0.0.1:9092 my-group --json`
+    /// Shows the state, protocol type, assignor, the members (member id,
+    /// client id, host, partitions), and per partition the committed offset,
+    /// high watermark, lag and owner. A group with no members and no
+    /// committed offsets is reported as unknown (exit 1).
+    #[command(after_help = "Example:\n  sluice group describe -b 127.0.0.1:9092 my-group --json")]
     Describe {
         #[command(flatten)]
         connect: Connect,
@@ -65,16 +67,16 @@ enum Action {
         #[arg(long)]
         json: bool,
     },
-    /// Reset a group's committed offsets, like `kafka-consumer-groups.sh
-    /// --reset-offsets`. Targets are clamped into [log start, high
-    /// watermark]; the table GROUP/TOPIC/PARTITION/OLD/NEW is printed and,
-    /// without --dry-run, committed. Refused (exit 1) while the group has
-    /// members: stop its consumers first.
+    /// Reset an inactive group's committed offsets (kafka-consumer-groups --reset-offsets).
     ///
-    /// Examples:
-    ///   sluice group reset-offsets -b 127.0.0.1:9092 my-group -t events --to-earliest --dry-run
-    ///   sluice group reset-offsets -b 127.0.0.1:9092 my-group -t events:0,1 --shift-by -100
-    ///   sluice group reset-offsets -b 127.0.0.1:9092 my-group -t events --to-datetime 2026-12-01T10:00:00Z
+    /// Targets are clamped into [log start, high watermark]; the table
+    /// GROUP/TOPIC/PARTITION/OLD/NEW is printed and, without --dry-run,
+    /// committed. Refused (exit 1), even with --dry-run, while the group has
+    /// members: stop its consumers first.
+    #[command(after_help = "Examples:\n  \
+        sluice group reset-offsets -b 127.0.0.1:9092 my-group -t events --to-earliest --dry-run\n  \
+        sluice group reset-offsets -b 127.0.0.1:9092 my-group -t events:0,1 --shift-by -100\n  \
+        sluice group reset-offsets -b 127.0.0.1:9092 my-group -t events --to-datetime 2026-12-01T10:00:00Z")]
     #[command(group(ArgGroup::new("target").required(true).args(
         ["to_earliest", "to_latest", "to_datetime", "to_offset", "shift_by"]
     )))]
@@ -116,11 +118,11 @@ enum Action {
         #[arg(long)]
         json: bool,
     },
-    /// Delete groups with their committed offsets. A group with members is
-    /// refused (NON_EMPTY_GROUP) and an unknown one is an error
-    /// (GROUP_ID_NOT_FOUND); exit 1 if any group was not deleted.
+    /// Delete inactive groups with their committed offsets.
     ///
-    /// Example: `sluice group delete -b 127.0.0.1:9092 old-group`
+    /// A group with members is refused (NON_EMPTY_GROUP) and an unknown one
+    /// is an error (GROUP_ID_NOT_FOUND); exit 1 if any group was not deleted.
+    #[command(after_help = "Example:\n  sluice group delete -b 127.0.0.1:9092 old-group")]
     Delete {
         #[command(flatten)]
         connect: Connect,

@@ -55,8 +55,7 @@ enum Action {
         properties: Vec<String>,
     },
     /// List the cluster's topics with their partition counts.
-    ///
-    /// Example: `sluice topic list -b 127.0.0.1:9092 --json`
+    #[command(after_help = "Example:\n  sluice topic list -b 127.0.0.1:9092 --json")]
     List {
         /// Bootstrap broker(s).
         #[arg(short = 'b', long = "brokers")]
@@ -68,11 +67,12 @@ enum Action {
         #[arg(long)]
         json: bool,
     },
-    /// Describe topics: per partition the leader, replicas, in-sync
-    /// replicas, log start offset and high watermark. An unknown topic is
-    /// an error (exit 1).
+    /// Describe topics: partitions, leaders, replicas, ISR and offsets.
     ///
-    /// Example: `sluice topic describe -b 127.0.0.1:9092 events`
+    /// Per partition: the leader, replicas, in-sync replicas, log start
+    /// offset and (exact) high watermark. An unknown topic is an error
+    /// (exit 1).
+    #[command(after_help = "Example:\n  sluice topic describe -b 127.0.0.1:9092 events")]
     Describe {
         /// Bootstrap broker(s).
         #[arg(short = 'b', long = "brokers")]
