@@ -35,7 +35,19 @@ Examples:
 pub const TOPIC: &str = "\
 Examples:
   sluice topic create -b 127.0.0.1:9092 -t orders -p 6
+  sluice topic list -b 127.0.0.1:9092
+  sluice topic describe -b 127.0.0.1:9092 orders --json   # leaders, replicas, ISR, watermarks
   sluice topic delete -b 127.0.0.1:9092 -t orders";
+
+/// `sluice group`.
+pub const GROUP: &str = "\
+Examples:
+  sluice group list -b 127.0.0.1:9092
+  sluice group describe -b 127.0.0.1:9092 stats           # state, assignor, members, lag
+  sluice group reset-offsets -b 127.0.0.1:9092 stats -t orders --to-datetime 2026-12-01T00:00:00Z --dry-run
+  sluice group reset-offsets -b 127.0.0.1:9092 stats -t orders --shift-by -1000
+  sluice group delete -b 127.0.0.1:9092 old-group
+Resets and deletes refuse while the group has members.";
 
 /// `sluice completions`.
 pub const COMPLETIONS: &str = "\

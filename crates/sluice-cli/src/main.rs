@@ -9,6 +9,7 @@ mod batch;
 mod consume;
 mod examples;
 mod group;
+mod group_tools;
 mod lag;
 mod output;
 mod produce;
@@ -63,9 +64,12 @@ enum Command {
     /// Show a consumer group's committed offsets, lag and owners.
     #[command(after_help = examples::LAG)]
     Lag(lag::LagArgs),
-    /// Create or delete topics.
+    /// Create, delete, list or describe topics.
     #[command(after_help = examples::TOPIC)]
     Topic(topic::TopicArgs),
+    /// List, describe, reset the offsets of, or delete consumer groups.
+    #[command(after_help = examples::GROUP)]
+    Group(group_tools::GroupArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     #[command(after_help = examples::COMPLETIONS)]
     Completions {
@@ -115,6 +119,7 @@ fn main() -> ExitCode {
             Command::Batch(args) => batch::run(args).await,
             Command::Lag(args) => lag::run(args).await,
             Command::Topic(args) => topic::run(args).await,
+            Command::Group(args) => group_tools::run(args).await,
             Command::Completions { .. } => Ok(()),
         }
     });

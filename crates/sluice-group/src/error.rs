@@ -71,6 +71,17 @@ pub enum GroupError {
         /// The error code.
         code: KafkaCode,
     },
+    /// A group administration request (ListGroups, DescribeGroups,
+    /// DeleteGroups...) failed with an error code.
+    #[error("{api} for group {group}: {code}")]
+    Admin {
+        /// The API.
+        api: &'static str,
+        /// The group ("" for a broker-wide request such as ListGroups).
+        group: String,
+        /// The error code.
+        code: KafkaCode,
+    },
     /// A configuration key is unknown or its value is bad.
     #[error("config {key}: {message}")]
     Config {
@@ -102,7 +113,8 @@ impl GroupError {
             | GroupError::Join { code, .. }
             | GroupError::Sync { code, .. }
             | GroupError::Heartbeat { code, .. }
-            | GroupError::OffsetFetch { code, .. } => code.is_retriable(),
+            | GroupError::OffsetFetch { code, .. }
+            | GroupError::Admin { code, .. } => code.is_retriable(),
             GroupError::Commit { failed, .. } => failed.iter().all(|(_, c)| c.is_retriable()),
             _ => false,
         }

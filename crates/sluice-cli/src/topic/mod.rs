@@ -1,13 +1,16 @@
-//! `sluice topic create|delete`: the little administration the demo and
-//! scripts need (CreateTopics, DeleteTopics).
+//! `sluice topic create|delete|list|describe`: the little administration
+//! the demo and scripts need (CreateTopics, DeleteTopics), and what kcat's
+//! `-L` and `kafka-topics.sh --list/--describe` show ([`inspect`]).
+
+mod inspect;
 
 use clap::{Args, Subcommand};
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::delete_topics_request::DeleteTopicState;
 use kafka_protocol::messages::{CreateTopicsRequest, DeleteTopicsRequest, TopicName};
 use kafka_protocol::protocol::StrBytes;
-use sluice_fetch::FetchConfig;
 use sluice_fetch::pool::BrokerPool;
+use sluice_fetch::{FetchClient, FetchConfig};
 use sluice_wire::KafkaCode;
 
 use crate::properties::split_properties;
@@ -51,18 +54,51 @@ enum Action {
         #[arg(short = 'X', value_name = "KEY=VALUE")]
         properties: Vec<String>,
     },
+    /// List the cluster's topics with their partition counts.
+    #[command(after_help = "Example:\n  sluice topic list -b 127.0.0.1:9092 --json")]
+    List {
+        /// Bootstrap broker(s).
+        #[arg(short = 'b', long = "brokers")]
+        brokers: String,
+        /// Connection property (security.protocol, sasl.*, ssl.*, request.timeout.ms...).
+        #[arg(short = 'X', value_name = "KEY=VALUE")]
+        properties: Vec<String>,
+        /// One JSON document instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Describe topics: partitions, leaders, replicas, ISR and offsets.
+    ///
+    /// Per partition: the leader, replicas, in-sync replicas, log start
+    /// offset and (exact) high watermark. An unknown topic is an error
+    /// (exit 1).
+    #[command(after_help = "Example:\n  sluice topic describe -b 127.0.0.1:9092 events")]
+    Describe {
+        /// Bootstrap broker(s).
+        #[arg(short = 'b', long = "brokers")]
+        brokers: String,
+        /// The topic(s) to describe.
+        #[arg(required = true, value_name = "TOPIC")]
+        topics: Vec<String>,
+        /// Connection property (security.protocol, sasl.*, ssl.*, request.timeout.ms...).
+        #[arg(short = 'X', value_name = "KEY=VALUE")]
+        properties: Vec<String>,
+        /// One JSON document instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn name(t: &str) -> TopicName {
     TopicName(StrBytes::from_string(t.to_string()))
 }
 
-/// A pool for `brokers` with the connection settings `-X` gives (the
-/// fetch configuration's keys, security among them).
-fn pool(
+/// The client configuration for `brokers` with the settings `-X` gives
+/// (the fetch configuration's keys, security among them).
+pub(crate) fn fetch_config(
     brokers: &str,
     properties: &[String],
-) -> Result<std::sync::Arc<BrokerPool>, Box<dyn std::error::Error>> {
+) -> Result<FetchConfig, Box<dyn std::error::Error>> {
     let mut config = FetchConfig::default();
     config.set("bootstrap.servers", brokers)?;
     config.client_id = "sluice-cli".into();
@@ -72,6 +108,23 @@ fn pool(
         }
     }
     config.security.validate()?;
+    Ok(config)
+}
+
+/// A fetch client (metadata, ListOffsets, the pool) for `brokers` and `-X`.
+pub(crate) async fn client(
+    brokers: &str,
+    properties: &[String],
+) -> Result<FetchClient, Box<dyn std::error::Error>> {
+    Ok(FetchClient::connect(fetch_config(brokers, properties)?).await?)
+}
+
+/// A pool for `brokers` with the connection settings `-X` gives.
+fn pool(
+    brokers: &str,
+    properties: &[String],
+) -> Result<std::sync::Arc<BrokerPool>, Box<dyn std::error::Error>> {
+    let config = fetch_config(brokers, properties)?;
     Ok(BrokerPool::new(
         config.bootstrap_servers.clone(),
         config.connection_config(),
@@ -81,6 +134,17 @@ fn pool(
 /// Runs `sluice topic`.
 pub async fn run(args: TopicArgs) -> Result<(), Box<dyn std::error::Error>> {
     match args.action {
+        Action::List {
+            brokers,
+            properties,
+            json,
+        } => inspect::list(client(&brokers, &properties).await?, json).await,
+        Action::Describe {
+            brokers,
+            topics,
+            properties,
+            json,
+        } => inspect::describe(client(&brokers, &properties).await?, &topics, json).await,
         Action::Create {
             brokers,
             topics,

@@ -1,0 +1,155 @@
+//! `sluice group describe G`: the group's state, assignor and members, and
+//! per partition its committed offset, high watermark, lag and owner.
+
+use std::collections::BTreeSet;
+use std::io::Write;
+
+use serde_json::json;
+use sluice_fetch::{FetchClient, TopicPartition};
+use sluice_group::admin::view_group;
+
+use super::{Result, exists};
+use crate::watermarks::high_watermarks;
+
+/// One partition's row: committed offset, high watermark, lag, owner.
+struct Row {
+    tp: TopicPartition,
+    committed: Option<i64>,
+    end: Option<i64>,
+    lag: Option<i64>,
+    owner: Option<String>,
+}
+
+fn dash(s: &str) -> &str {
+    if s.is_empty() { "-" } else { s }
+}
+
+fn names(tps: &[TopicPartition]) -> String {
+    if tps.is_empty() {
+        return "-".into();
+    }
+    tps.iter()
+        .map(|tp| format!("{}:{}", tp.topic, tp.partition))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Runs `sluice group describe`.
+pub(super) async fn run(mut client: FetchClient, group: &str, json: bool) -> Result<()> {
+    let view = view_group(client.pool(), group, &[]).await?;
+    let m = &view.metrics;
+    if !exists(&view) {
+        client.close().await;
+        return Err(
+            format!("group {group} does not exist (no members, no committed offsets)").into(),
+        );
+    }
+    let owners = m.owners();
+    let partitions: BTreeSet<TopicPartition> = view
+        .committed
+        .keys()
+        .chain(owners.keys())
+        .cloned()
+        .collect();
+    let partitions: Vec<TopicPartition> = partitions.into_iter().collect();
+    let ends = high_watermarks(&mut client, &partitions).await?;
+    client.close().await;
+    let rows: Vec<Row> = partitions
+        .into_iter()
+        .map(|tp| {
+            let committed = view.committed.get(&tp).cloned().flatten().map(|o| o.offset);
+            let end = ends.get(&tp).copied();
+            let lag = match (committed, end) {
+                (Some(c), Some(e)) => Some((e - c).max(0)),
+                (None, Some(e)) => Some(e), // nothing committed: all of it
+                _ => None,
+            };
+            let owner = owners.get(&tp).cloned();
+            Row {
+                tp,
+                committed,
+                end,
+                lag,
+                owner,
+            }
+        })
+        .collect();
+    let total_lag: i64 = rows.iter().filter_map(|r| r.lag).sum();
+
+    let mut out = std::io::stdout().lock();
+    if json {
+        let doc = json!({
+            "group": group,
+            "state": m.state,
+            "protocol_type": view.protocol_type,
+            "protocol": m.protocol,
+            "members": m.members.iter().map(|member| json!({
+                "member_id": member.member_id,
+                "client_id": member.client_id,
+                "host": member.client_host,
+                "partitions": member.partitions.iter().map(|tp| json!({
+                    "topic": &*tp.topic, "partition": tp.partition,
+                })).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>(),
+            "assigned_partitions": m.partitions,
+            "members_per_partition": m.members_per_partition,
+            "total_lag": total_lag,
+            "partitions": rows.iter().map(|r| json!({
+                "topic": &*r.tp.topic, "partition": r.tp.partition, "committed": r.committed,
+                "high_watermark": r.end, "lag": r.lag, "owner": r.owner,
+            })).collect::<Vec<_>>(),
+        });
+        writeln!(out, "{doc}")?;
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "group {group}: state {}, protocol type {}, assignor {}, {} member{}, members/partitions {}",
+        dash(&m.state),
+        dash(&view.protocol_type),
+        dash(&m.protocol),
+        m.members.len(),
+        if m.members.len() == 1 { "" } else { "s" },
+        m.members_per_partition
+            .map_or("-".to_string(), |r| format!("{r:.2}")),
+    )?;
+    if !m.members.is_empty() {
+        writeln!(out)?;
+        writeln!(
+            out,
+            "{:<56} {:<20} {:<20} PARTITIONS",
+            "MEMBER", "CLIENT-ID", "HOST"
+        )?;
+        for member in &m.members {
+            writeln!(
+                out,
+                "{:<56} {:<20} {:<20} {}",
+                member.member_id,
+                dash(&member.client_id),
+                dash(&member.client_host),
+                names(&member.partitions),
+            )?;
+        }
+    }
+    writeln!(out)?;
+    let dashed = |v: Option<i64>| v.map_or("-".to_string(), |v| v.to_string());
+    writeln!(
+        out,
+        "{:<32} {:>9} {:>12} {:>14} {:>10}  OWNER",
+        "TOPIC", "PARTITION", "COMMITTED", "HIGH-WATERMARK", "LAG"
+    )?;
+    for r in &rows {
+        writeln!(
+            out,
+            "{:<32} {:>9} {:>12} {:>14} {:>10}  {}",
+            &*r.tp.topic,
+            r.tp.partition,
+            dashed(r.committed),
+            dashed(r.end),
+            dashed(r.lag),
+            r.owner.as_deref().unwrap_or("-"),
+        )?;
+    }
+    writeln!(out, "total lag {total_lag}")?;
+    Ok(())
+}
