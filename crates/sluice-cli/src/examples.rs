@@ -29,7 +29,8 @@ Results are committed only after they are acknowledged (at-least-once).";
 pub const LAG: &str = "\
 Examples:
   sluice lag -b 127.0.0.1:9092 -G stats                  # every partition the group committed
-  sluice lag -b 127.0.0.1:9092 -G stats -t orders --json # every partition of a topic, as JSON";
+  sluice lag -b 127.0.0.1:9092 -G stats -t orders --json # every partition of a topic, as JSON
+  sluice lag -b 127.0.0.1:9092 -G stats --watch          # live: lag sparklines, rate, time to catch up";
 
 /// `sluice topic`.
 pub const TOPIC: &str = "\

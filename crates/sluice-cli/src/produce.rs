@@ -7,7 +7,7 @@ use bytes::Bytes;
 use clap::Args;
 use sluice_produce::{DeliveryFuture, Producer, ProducerConfig, ProducerRecord};
 
-use crate::properties::split_properties;
+use crate::properties::settings;
 
 /// Deliveries awaited at most this far behind the newest send.
 const WINDOW: usize = 50_000;
@@ -16,8 +16,8 @@ const WINDOW: usize = 50_000;
 #[derive(Debug, Args)]
 pub struct ProduceArgs {
     /// Bootstrap broker(s), `host:port[,host:port...]`.
-    #[arg(short = 'b', long = "brokers")]
-    brokers: String,
+    #[arg(short = 'b', long = "brokers", env = "SLUICE_BROKERS")]
+    brokers: Option<String>,
     /// Topic to write to.
     #[arg(short = 't', long = "topic")]
     topic: String,
@@ -38,14 +38,13 @@ pub struct ProduceArgs {
 /// Runs `sluice produce`.
 pub async fn run(args: ProduceArgs) -> Result<(), Box<dyn std::error::Error>> {
     let mut config = ProducerConfig::default();
-    config.set("bootstrap.servers", &args.brokers)?;
     config.client_id = "sluice-cli".into();
     config.set("linger.ms", "20")?;
     config.set("batch.size", "262144")?;
     if let Some(z) = &args.compression {
         config.set("compression.type", z)?;
     }
-    for (key, value) in split_properties(&args.properties)? {
+    for (key, value) in settings(args.brokers.as_deref(), &args.properties)? {
         if !config.set(key, value)? {
             return Err(sluice_fetch::config::unknown_key(key).into());
         }

@@ -103,6 +103,31 @@ pub(crate) fn split_properties(props: &[String]) -> Result<Vec<(&str, &str)>, Fe
         .collect()
 }
 
+/// The properties a subcommand applies, in order: [`split_properties`]'s,
+/// then `bootstrap.servers` from `-b` (or `SLUICE_BROKERS`), which wins
+/// over a file's. An error when no broker is named anywhere.
+pub(crate) fn settings<'a>(
+    brokers: Option<&'a str>,
+    props: &'a [String],
+) -> Result<Vec<(&'a str, &'a str)>, FetchError> {
+    let mut pairs = split_properties(props)?;
+    match brokers {
+        Some(b) => pairs.push(("bootstrap.servers", b)),
+        None if pairs
+            .iter()
+            .any(|(k, _)| matches!(*k, "bootstrap.servers" | "metadata.broker.list")) => {}
+        None => {
+            return Err(FetchError::Config {
+                key: "bootstrap.servers".into(),
+                message: "no broker named: give -b HOST:PORT, SLUICE_BROKERS, or \
+                          bootstrap.servers in -F FILE or -X"
+                    .into(),
+            });
+        }
+    }
+    Ok(pairs)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -127,6 +152,21 @@ mod tests {
         assert_eq!(line, 2);
         assert!(message.contains("no value here"), "{message}");
         assert_eq!(parse_file("=1").unwrap_err().0, 1);
+    }
+
+    #[test]
+    fn brokers_from_the_flag_win_and_one_source_is_needed() {
+        let props = vec!["bootstrap.servers=file:9092".to_string()];
+        assert_eq!(
+            settings(Some("flag:9092"), &props).unwrap().last(),
+            Some(&("bootstrap.servers", "flag:9092"))
+        );
+        assert_eq!(
+            settings(None, &props).unwrap(),
+            vec![("bootstrap.servers", "file:9092")]
+        );
+        let err = settings(None, &[]).unwrap_err().to_string();
+        assert!(err.contains("-b HOST:PORT"), "{err}");
     }
 
     #[test]

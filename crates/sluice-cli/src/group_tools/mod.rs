@@ -29,8 +29,8 @@ pub struct GroupArgs {
 #[derive(Debug, Args)]
 struct Connect {
     /// Bootstrap broker(s), `host:port[,host:port...]`.
-    #[arg(short = 'b', long = "brokers")]
-    brokers: String,
+    #[arg(short = 'b', long = "brokers", env = "SLUICE_BROKERS")]
+    brokers: Option<String>,
     /// A client configuration property, `key=value` (repeatable):
     /// security.protocol, sasl.*, ssl.*, request.timeout.ms...
     #[arg(short = 'X', value_name = "KEY=VALUE")]
@@ -171,7 +171,7 @@ pub async fn run(args: GroupArgs) -> Result<()> {
             json,
         } => {
             describe::run(
-                client(&connect.brokers, &connect.properties).await?,
+                client(connect.brokers.as_deref(), &connect.properties).await?,
                 &group,
                 json,
             )
@@ -197,7 +197,7 @@ pub async fn run(args: GroupArgs) -> Result<()> {
                 (.., Some(n)) => reset::Target::ShiftBy(n),
                 _ => return Err("choose one of --to-earliest, --to-latest, --to-datetime, --to-offset, --shift-by".into()),
             };
-            let client = client(&connect.brokers, &connect.properties).await?;
+            let client = client(connect.brokers.as_deref(), &connect.properties).await?;
             reset::run(client, &group, &topics, target, dry_run, json).await
         }
         Action::Delete { connect, groups } => delete(connect, &groups).await,
@@ -205,7 +205,7 @@ pub async fn run(args: GroupArgs) -> Result<()> {
 }
 
 async fn list(connect: Connect, json: bool) -> Result<()> {
-    let client = client(&connect.brokers, &connect.properties).await?;
+    let client = client(connect.brokers.as_deref(), &connect.properties).await?;
     let groups = list_groups(client.pool()).await;
     client.close().await;
     let groups = groups?;
@@ -240,7 +240,7 @@ async fn list(connect: Connect, json: bool) -> Result<()> {
 }
 
 async fn delete(connect: Connect, groups: &[String]) -> Result<()> {
-    let client = client(&connect.brokers, &connect.properties).await?;
+    let client = client(connect.brokers.as_deref(), &connect.properties).await?;
     let pool = client.pool().clone();
     // Kafka refuses a group with members (NON_EMPTY_GROUP) and an unknown one
     // (GROUP_ID_NOT_FOUND); tansu 0.6 deletes the first and answers NONE for

@@ -16,15 +16,15 @@ use sluice_fetch::{FetchClient, FetchConfig, TopicPartition};
 use sluice_group::GroupMetrics;
 use sluice_group::admin::view_group;
 
-use crate::properties::split_properties;
+use crate::properties::settings;
 use crate::watermarks::high_watermarks;
 
 /// Arguments of `sluice lag`.
 #[derive(Debug, Args)]
 pub struct LagArgs {
     /// Bootstrap broker(s), `host:port[,host:port...]`.
-    #[arg(short = 'b', long = "brokers")]
-    brokers: String,
+    #[arg(short = 'b', long = "brokers", env = "SLUICE_BROKERS")]
+    brokers: Option<String>,
     /// The consumer group.
     #[arg(short = 'G', long = "group")]
     group: String,
@@ -116,9 +116,8 @@ impl Source {
     /// Connects with the arguments' brokers and `-X` properties.
     async fn connect(args: &LagArgs) -> Result<Self, Box<dyn std::error::Error>> {
         let mut config = FetchConfig::default();
-        config.set("bootstrap.servers", &args.brokers)?;
         config.client_id = "sluice-cli".into();
-        for (key, value) in split_properties(&args.properties)? {
+        for (key, value) in settings(args.brokers.as_deref(), &args.properties)? {
             if !config.set(key, value)? {
                 return Err(sluice_fetch::config::unknown_key(key).into());
             }

@@ -13,7 +13,7 @@ use sluice_fetch::pool::BrokerPool;
 use sluice_fetch::{FetchClient, FetchConfig};
 use sluice_wire::KafkaCode;
 
-use crate::properties::split_properties;
+use crate::properties::settings;
 
 /// Arguments of `sluice topic`.
 #[derive(Debug, Args)]
@@ -27,8 +27,8 @@ enum Action {
     /// Create topics (an existing one is left as it is).
     Create {
         /// Bootstrap broker(s).
-        #[arg(short = 'b', long = "brokers")]
-        brokers: String,
+        #[arg(short = 'b', long = "brokers", env = "SLUICE_BROKERS")]
+        brokers: Option<String>,
         /// Topic name (repeatable).
         #[arg(short = 't', long = "topic", required = true)]
         topics: Vec<String>,
@@ -45,8 +45,8 @@ enum Action {
     /// Delete topics.
     Delete {
         /// Bootstrap broker(s).
-        #[arg(short = 'b', long = "brokers")]
-        brokers: String,
+        #[arg(short = 'b', long = "brokers", env = "SLUICE_BROKERS")]
+        brokers: Option<String>,
         /// Topic name (repeatable).
         #[arg(short = 't', long = "topic", required = true)]
         topics: Vec<String>,
@@ -58,8 +58,8 @@ enum Action {
     #[command(after_help = "Example:\n  sluice topic list -b 127.0.0.1:9092 --json")]
     List {
         /// Bootstrap broker(s).
-        #[arg(short = 'b', long = "brokers")]
-        brokers: String,
+        #[arg(short = 'b', long = "brokers", env = "SLUICE_BROKERS")]
+        brokers: Option<String>,
         /// Connection property (security.protocol, sasl.*, ssl.*, request.timeout.ms...).
         #[arg(short = 'X', value_name = "KEY=VALUE")]
         properties: Vec<String>,
@@ -75,8 +75,8 @@ enum Action {
     #[command(after_help = "Example:\n  sluice topic describe -b 127.0.0.1:9092 events")]
     Describe {
         /// Bootstrap broker(s).
-        #[arg(short = 'b', long = "brokers")]
-        brokers: String,
+        #[arg(short = 'b', long = "brokers", env = "SLUICE_BROKERS")]
+        brokers: Option<String>,
         /// The topic(s) to describe.
         #[arg(required = true, value_name = "TOPIC")]
         topics: Vec<String>,
@@ -96,13 +96,12 @@ fn name(t: &str) -> TopicName {
 /// The client configuration for `brokers` with the settings `-X` gives
 /// (the fetch configuration's keys, security among them).
 pub(crate) fn fetch_config(
-    brokers: &str,
+    brokers: Option<&str>,
     properties: &[String],
 ) -> Result<FetchConfig, Box<dyn std::error::Error>> {
     let mut config = FetchConfig::default();
-    config.set("bootstrap.servers", brokers)?;
     config.client_id = "sluice-cli".into();
-    for (key, value) in split_properties(properties)? {
+    for (key, value) in settings(brokers, properties)? {
         if !config.set(key, value)? {
             return Err(sluice_fetch::config::unknown_key(key).into());
         }
@@ -113,7 +112,7 @@ pub(crate) fn fetch_config(
 
 /// A fetch client (metadata, ListOffsets, the pool) for `brokers` and `-X`.
 pub(crate) async fn client(
-    brokers: &str,
+    brokers: Option<&str>,
     properties: &[String],
 ) -> Result<FetchClient, Box<dyn std::error::Error>> {
     Ok(FetchClient::connect(fetch_config(brokers, properties)?).await?)
@@ -121,7 +120,7 @@ pub(crate) async fn client(
 
 /// A pool for `brokers` with the connection settings `-X` gives.
 fn pool(
-    brokers: &str,
+    brokers: Option<&str>,
     properties: &[String],
 ) -> Result<std::sync::Arc<BrokerPool>, Box<dyn std::error::Error>> {
     let config = fetch_config(brokers, properties)?;
@@ -138,13 +137,13 @@ pub async fn run(args: TopicArgs) -> Result<(), Box<dyn std::error::Error>> {
             brokers,
             properties,
             json,
-        } => inspect::list(client(&brokers, &properties).await?, json).await,
+        } => inspect::list(client(brokers.as_deref(), &properties).await?, json).await,
         Action::Describe {
             brokers,
             topics,
             properties,
             json,
-        } => inspect::describe(client(&brokers, &properties).await?, &topics, json).await,
+        } => inspect::describe(client(brokers.as_deref(), &properties).await?, &topics, json).await,
         Action::Create {
             brokers,
             topics,
@@ -152,7 +151,7 @@ pub async fn run(args: TopicArgs) -> Result<(), Box<dyn std::error::Error>> {
             replication,
             properties,
         } => {
-            let conn = pool(&brokers, &properties)?.bootstrap().await?;
+            let conn = pool(brokers.as_deref(), &properties)?.bootstrap().await?;
             let request = CreateTopicsRequest::default()
                 .with_topics(
                     topics
@@ -188,7 +187,7 @@ pub async fn run(args: TopicArgs) -> Result<(), Box<dyn std::error::Error>> {
             topics,
             properties,
         } => {
-            let conn = pool(&brokers, &properties)?.bootstrap().await?;
+            let conn = pool(brokers.as_deref(), &properties)?.bootstrap().await?;
             let request = DeleteTopicsRequest::default()
                 .with_topic_names(topics.iter().map(|t| name(t)).collect())
                 .with_topics(
