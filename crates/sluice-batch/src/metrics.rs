@@ -163,10 +163,11 @@ const NS_PER_S: f64 = 1e9;
 /// - `sluice_group_rebalance_duration_seconds` (histogram) and
 ///   `sluice_group_last_rebalance_duration_seconds`: first JoinGroup to assignment.
 /// - `sluice_group_assigned_partitions`: this member's partitions.
-/// - `sluice_group_members`, `sluice_group_partitions`: the group's members and
-///   assigned partitions as last described (after this member's last
-///   rebalance), and `sluice_group_members_per_partition`, their ratio (below 1
-///   every member has work; above 1 some sit idle). Absent while unknown.
+/// - `sluice_group_members`: the group's members as last described (after
+///   this member's last rebalance); `sluice_group_partitions`: the partitions
+///   of the subscribed topics, which the group shares out; and
+///   `sluice_group_members_per_partition`, their ratio (below 1 every member
+///   has work; above 1 some sit idle). Absent while unknown.
 ///
 /// Producer (the results writer):
 /// - `sluice_producer_records_total`, `sluice_producer_bytes_total`: records
@@ -318,7 +319,7 @@ fn group(r: &mut Registry, g: &GroupStatsSnapshot) {
         count(
             r,
             "group_partitions",
-            "Partitions assigned across the group",
+            "Partitions of the subscribed topics, shared out by the group",
             p,
         );
     }

@@ -9,6 +9,7 @@ mod batch;
 mod consume;
 mod group;
 mod lag;
+mod metrics_server;
 mod output;
 mod produce;
 mod properties;

@@ -506,12 +506,14 @@ impl GroupConsumer {
 
     /// The counters so far: records, bytes, fetches and polls with each
     /// assigned partition's position and lag (the fetch client's), commits,
-    /// rebalances and the group's size as last described. Cheap and
+    /// rebalances, the group's members as last described and the subscribed
+    /// topics' partition count. Cheap and
     /// synchronous: atomics are copied, no request is made (unlike
     /// [`GroupConsumer::metrics`]).
     pub fn stats(&self) -> ConsumerStats {
         let fetch = self.fetch.stats();
-        let group = self.stats.snapshot(fetch.partitions.len());
+        let subscribed = self.reported_counts.as_ref().map(|c| c.values().sum());
+        let group = self.stats.snapshot(fetch.partitions.len(), subscribed);
         ConsumerStats { fetch, group }
     }
 

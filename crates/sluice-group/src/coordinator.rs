@@ -335,9 +335,9 @@ impl Coordinator {
         }
     }
 
-    /// Asks the coordinator to describe the group, for the member and
-    /// partition counts in [`GroupStats`] (one request per rebalance; a
-    /// broker that cannot describe groups leaves them unknown).
+    /// Asks the coordinator to describe the group, for the member count in
+    /// [`GroupStats`] (one request per rebalance; a broker that cannot
+    /// describe groups leaves it unknown).
     fn describe_for_stats(&self) {
         let Some(addr) = self.membership.coordinator().cloned() else {
             return;
@@ -351,7 +351,7 @@ impl Coordinator {
                 .await
                 .and_then(|r| describe_metrics(&group, &r, Vec::new(), BTreeMap::new()));
             match described {
-                Ok(m) => stats.described(m.members.len(), m.partitions),
+                Ok(m) => stats.described(m.members.len()),
                 Err(e) => tracing::debug!(error = %e, "describing the group for its stats failed"),
             }
         });

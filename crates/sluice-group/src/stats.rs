@@ -1,5 +1,5 @@
 //! The group member's counters: commits (count, latency, failures),
-//! rebalances (count and duration) and the group's size as last described.
+//! rebalances (count and duration) and the group's members as last described.
 //! Counted per commit and per rebalance with relaxed atomics in the
 //! coordinator task, copied out by [`GroupConsumer::stats`](crate::GroupConsumer::stats).
 
@@ -25,7 +25,6 @@ pub struct GroupStats {
     rebalance_duration: Histogram,
     last_rebalance_ns: AtomicU64,
     members: AtomicU64,
-    group_partitions: AtomicU64,
 }
 
 impl Default for GroupStats {
@@ -38,7 +37,6 @@ impl Default for GroupStats {
             rebalance_duration: Histogram::durations(),
             last_rebalance_ns: AtomicU64::new(UNKNOWN),
             members: AtomicU64::new(UNKNOWN),
-            group_partitions: AtomicU64::new(UNKNOWN),
         }
     }
 }
@@ -62,15 +60,14 @@ impl GroupStats {
         self.last_rebalance_ns.store(ns.min(UNKNOWN - 1), Relaxed);
     }
 
-    /// The coordinator described the group: `members` members owning
-    /// `partitions` partitions in all.
-    pub fn described(&self, members: usize, partitions: usize) {
+    /// The coordinator described the group with `members` members.
+    pub fn described(&self, members: usize) {
         self.members.store(members as u64, Relaxed);
-        self.group_partitions.store(partitions as u64, Relaxed);
     }
 
-    /// A copy of the counters; `assigned` is this member's partition count.
-    pub fn snapshot(&self, assigned: usize) -> GroupStatsSnapshot {
+    /// A copy of the counters; `assigned` is this member's partition count,
+    /// `subscribed` the subscribed topics' (from metadata), once known.
+    pub fn snapshot(&self, assigned: usize, subscribed: Option<usize>) -> GroupStatsSnapshot {
         let known = |v: u64| (v != UNKNOWN).then_some(v);
         GroupStatsSnapshot {
             commits: self.commits.load(Relaxed),
@@ -81,7 +78,7 @@ impl GroupStats {
             last_rebalance: known(self.last_rebalance_ns.load(Relaxed)).map(Duration::from_nanos),
             assigned_partitions: assigned as u64,
             members: known(self.members.load(Relaxed)),
-            group_partitions: known(self.group_partitions.load(Relaxed)),
+            group_partitions: subscribed.map(|n| n as u64),
         }
     }
 }
@@ -110,12 +107,14 @@ pub struct GroupStatsSnapshot {
     /// (after this member's last rebalance); `None` before that, or where
     /// the broker cannot describe groups.
     pub members: Option<u64>,
-    /// Partitions assigned across the group, from the same description.
+    /// The partitions of the subscribed topics, which the group shares out
+    /// (from the consumer's metadata; brokers such as tansu leave the
+    /// assignments out of DescribeGroups, so they are not counted from it).
     pub group_partitions: Option<u64>,
 }
 
 impl GroupStatsSnapshot {
-    /// Members per assigned partition (see
+    /// Members per partition of the subscribed topics (as
     /// [`GroupMetrics::members_per_partition`](crate::GroupMetrics)): below 1
     /// every member has work, above 1 some sit idle. `None` while unknown or
     /// with no partitions.
@@ -127,7 +126,7 @@ impl GroupStatsSnapshot {
 
 impl Default for GroupStatsSnapshot {
     fn default() -> Self {
-        GroupStats::default().snapshot(0)
+        GroupStats::default().snapshot(0, None)
     }
 }
 
@@ -179,14 +178,14 @@ mod tests {
     #[test]
     fn counts_commits_rebalances_and_the_ratio() {
         let stats = GroupStats::default();
-        let s = stats.snapshot(0);
+        let s = stats.snapshot(0, Some(4));
         assert_eq!((s.members, s.last_rebalance), (None, None));
         assert_eq!(s.members_per_partition(), None);
         stats.committed(Duration::from_millis(4), true);
         stats.committed(Duration::from_millis(40), false);
         stats.rebalanced(Duration::from_millis(3100));
-        stats.described(3, 4);
-        let s = stats.snapshot(2);
+        stats.described(3);
+        let s = stats.snapshot(2, Some(4));
         assert_eq!((s.commits, s.commit_failures), (2, 1));
         assert_eq!(s.commit_latency.count(), 2);
         assert_eq!(s.commit_latency.sum, 44_000_000);
@@ -194,8 +193,8 @@ mod tests {
         assert_eq!(s.last_rebalance, Some(Duration::from_millis(3100)));
         assert_eq!((s.assigned_partitions, s.members), (2, Some(3)));
         assert_eq!(s.members_per_partition(), Some(0.75));
-        stats.described(1, 0);
-        assert_eq!(stats.snapshot(0).members_per_partition(), None);
+        assert_eq!(stats.snapshot(0, Some(0)).members_per_partition(), None);
+        assert_eq!(stats.snapshot(0, None).members_per_partition(), None);
     }
 
     #[tokio::test]
@@ -204,7 +203,7 @@ mod tests {
         let (tx, rx) = oneshot::channel();
         let _ = CommitReply::new(tx, stats.clone()).send(Err(crate::GroupError::State("x".into())));
         assert!(rx.await.unwrap().is_err());
-        let s = stats.snapshot(0);
+        let s = stats.snapshot(0, None);
         assert_eq!((s.commits, s.commit_failures), (1, 1));
     }
 }
