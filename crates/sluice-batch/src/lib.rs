@@ -40,12 +40,16 @@ pub mod batcher;
 pub mod compute;
 pub mod config;
 pub mod error;
+pub mod metrics;
 pub mod pipeline;
+pub mod stats;
 
 pub use batcher::{Batch, Batcher, PartitionRange};
 pub use compute::Computation;
 pub use config::{BatchConfig, GroupBy};
 pub use error::{BatchError, BoxError};
+pub use metrics::{Metrics, MetricsPublisher, render_prometheus};
 pub use pipeline::{
     AsyncFn, BatchFn, BatchFuture, Output, Pipeline, Progress, SyncFn, async_fn, sync_fn,
 };
+pub use stats::{BatchStats, BatchStatsSnapshot};

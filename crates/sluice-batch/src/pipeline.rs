@@ -23,6 +23,8 @@ use sluice_produce::{Producer, ProducerRecord};
 use crate::batcher::{Batch, Batcher};
 use crate::config::BatchConfig;
 use crate::error::{BatchError, BoxError};
+use crate::metrics::{Metrics, MetricsPublisher};
+use crate::stats::{BatchStats, BatchStatsSnapshot};
 
 /// One result record the batch function asks to write.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -149,6 +151,9 @@ pub struct Pipeline {
     /// A batch failed for good (its ranges): nothing more is committed and
     /// `run` refuses to go on.
     failed: Option<String>,
+    stats: BatchStats,
+    /// Where `run` hands its metrics snapshots, if anywhere.
+    publisher: Option<MetricsPublisher>,
 }
 
 impl Pipeline {
@@ -178,12 +183,47 @@ impl Pipeline {
             progress: Progress::default(),
             ends: BTreeMap::new(),
             failed: None,
+            stats: BatchStats::default(),
+            publisher: None,
         })
     }
 
     /// What has been done so far.
     pub fn progress(&self) -> Progress {
         self.progress
+    }
+
+    /// The pipeline's counters: batches, records, results, retries, batch
+    /// sizes and latencies.
+    pub fn stats(&self) -> BatchStatsSnapshot {
+        self.stats.snapshot()
+    }
+
+    /// Everything measured: the consumer's, the group member's, the results
+    /// producer's and the pipeline's counters. Cheap: atomics are copied.
+    pub fn metrics(&self) -> Metrics {
+        let consumer = Metrics::consumer(self.consumer.stats());
+        Metrics {
+            producer: self.output.as_ref().map(|(p, _)| p.stats()),
+            batch: Some(self.stats()),
+            ..consumer
+        }
+    }
+
+    /// Has [`Pipeline::run`] publish [`Pipeline::metrics`] after every batch,
+    /// and after a poll when the publisher's interval has passed.
+    pub fn publish_metrics(&mut self, publisher: MetricsPublisher) {
+        self.publisher = Some(publisher);
+    }
+
+    /// Publishes a snapshot if there is a publisher, and `force` or it is due.
+    fn publish(&mut self, force: bool) {
+        if self.publisher.as_ref().is_some_and(|p| force || p.due()) {
+            let metrics = self.metrics();
+            if let Some(p) = &mut self.publisher {
+                p.publish(metrics);
+            }
+        }
     }
 
     /// The consumer (for metrics, lag, assignment).
@@ -211,6 +251,7 @@ impl Pipeline {
         loop {
             while let Some(batch) = self.batcher.take_ready() {
                 self.finish(f, batch).await?;
+                self.publish(true);
                 on_progress(&self.progress, &self.consumer);
             }
             if until_drained && self.at_end() {
@@ -240,12 +281,14 @@ impl Pipeline {
                 self.batcher.push(r, now);
             }
             self.batcher.expire(now);
+            self.publish(false);
         }
     }
 
     /// Runs the function on a batch until it and its writes succeed (or the
     /// retries run out), then commits.
     async fn finish(&mut self, f: &mut dyn BatchFn, batch: Batch) -> Result<(), BatchError> {
+        let started = Instant::now();
         let batch = Arc::new(batch);
         let mut attempt = 0u32;
         let results = loop {
@@ -263,6 +306,7 @@ impl Pipeline {
                         .collect();
                     let ranges = ranges.join(", ");
                     self.failed = Some(ranges.clone());
+                    self.stats.failed();
                     return Err(BatchError::Failed {
                         attempts: attempt + 1,
                         records: batch.records.len(),
@@ -273,6 +317,7 @@ impl Pipeline {
                 Err(e) => {
                     attempt += 1;
                     self.progress.retries += 1;
+                    self.stats.retried();
                     let wait = self.config.backoff(attempt);
                     tracing::warn!(error = %e, attempt, ?wait, "batch failed; retrying");
                     tokio::time::sleep(wait).await;
@@ -282,7 +327,10 @@ impl Pipeline {
         self.progress.batches += 1;
         self.progress.records += batch.records.len() as u64;
         self.progress.results += results;
-        self.commit().await
+        let committed = self.commit().await;
+        self.stats
+            .finished(batch.records.len(), results, started.elapsed());
+        committed
     }
 
     /// Writes results and waits for every acknowledgement.

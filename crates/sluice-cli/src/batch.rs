@@ -59,6 +59,12 @@ pub struct BatchArgs {
     /// (`producer.compression.type=lz4`).
     #[arg(short = 'X', value_name = "KEY=VALUE")]
     properties: Vec<String>,
+    /// Serve Prometheus metrics at http://ADDR/metrics while running
+    /// (`127.0.0.1:9464`; port 0 picks a free one). The bound address is
+    /// printed to stderr as `sluice: metrics on http://ADDR/metrics`; the
+    /// names are listed in the docs of `sluice_batch::render_prometheus`.
+    #[arg(long = "metrics-addr", value_name = "ADDR")]
+    metrics_addr: Option<String>,
 }
 
 /// The configurations `sluice batch` builds from its arguments.
@@ -154,10 +160,14 @@ pub async fn run(args: BatchArgs) -> Result<(), Box<dyn std::error::Error>> {
         .map(|s| s.parse::<Computation>())
         .collect::<Result<Vec<_>, BatchError>>()?;
     let c = configs(&args)?;
+    let metrics = crate::metrics_server::start(args.metrics_addr.as_deref()).await?;
     let producer = Producer::connect(c.producer).await?;
     let mut consumer = GroupConsumer::new(c.fetch, c.group).await?;
     consumer.subscribe(args.topics.iter().cloned());
     let mut pipeline = Pipeline::new(consumer, Some((producer, args.to.clone())), c.batch)?;
+    if let Some(publisher) = metrics {
+        pipeline.publish_metrics(publisher);
+    }
 
     let mut f = sync_fn(move |batch: &Batch| Ok(vec![Output::json(&result(&computations, batch))]));
 

@@ -5,6 +5,7 @@ use std::io::{BufWriter, Write};
 use std::time::Duration;
 
 use clap::Args;
+use sluice_batch::Metrics;
 use sluice_fetch::offsets::OffsetSpec;
 use sluice_fetch::{FetchClient, FetchConfig, FetchError, TopicPartition};
 
@@ -50,6 +51,12 @@ pub struct ConsumeArgs {
     /// One JSON object a line instead of raw values.
     #[arg(long)]
     pub(crate) json: bool,
+    /// Serve Prometheus metrics at http://ADDR/metrics while running
+    /// (`127.0.0.1:9464`; port 0 picks a free one). The bound address is
+    /// printed to stderr as `sluice: metrics on http://ADDR/metrics`; the
+    /// names are listed in the docs of `sluice_batch::render_prometheus`.
+    #[arg(long = "metrics-addr", value_name = "ADDR")]
+    pub(crate) metrics_addr: Option<String>,
 }
 
 /// The `-o` argument.
@@ -116,7 +123,9 @@ pub async fn run(args: ConsumeArgs) -> Result<(), Box<dyn std::error::Error>> {
     let [topic] = args.topics.as_slice() else {
         return Err("consume without -G takes one topic (-t)".into());
     };
-    let mut client = FetchClient::connect(config(&args, |_, _| Ok(false))?).await?;
+    let fetch = config(&args, |_, _| Ok(false))?;
+    let mut metrics = crate::metrics_server::start(args.metrics_addr.as_deref()).await?;
+    let mut client = FetchClient::connect(fetch).await?;
     let mut partitions = client.partitions_for(topic).await?;
     if let Some(p) = args.partition {
         partitions.retain(|tp| tp.partition == p);
@@ -178,6 +187,9 @@ pub async fn run(args: ConsumeArgs) -> Result<(), Box<dyn std::error::Error>> {
             }
         }
         let records = client.poll(Duration::from_millis(500)).await?;
+        if let Some(p) = metrics.as_mut().filter(|p| p.due()) {
+            p.publish(Metrics::fetch(client.stats()));
+        }
         if records.is_empty() {
             out.flush().map_err(io_error)?;
         }

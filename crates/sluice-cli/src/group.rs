@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::io::{BufWriter, Write};
 use std::time::Duration;
 
+use sluice_batch::Metrics;
 use sluice_fetch::TopicPartition;
 use sluice_group::{GroupConfig, GroupConsumer, OffsetAndMetadata, Offsets};
 
@@ -43,6 +44,7 @@ pub async fn run(args: ConsumeArgs) -> Result<(), Box<dyn std::error::Error>> {
     } else {
         Format::Value
     };
+    let mut metrics = crate::metrics_server::start(args.metrics_addr.as_deref()).await?;
     let mut consumer = GroupConsumer::new(fetch, group).await?;
     consumer.subscribe(args.topics.iter().cloned());
 
@@ -63,6 +65,9 @@ pub async fn run(args: ConsumeArgs) -> Result<(), Box<dyn std::error::Error>> {
             // out of our buffer first, or a crash would lose committed records.
             out.flush().map_err(io_error)?;
             let records = consumer.poll(Duration::from_millis(500)).await?;
+            if let Some(p) = metrics.as_mut().filter(|p| p.due()) {
+                p.publish(Metrics::consumer(consumer.stats()));
+            }
             for (i, record) in records.iter().enumerate() {
                 if args.count.is_some_and(|c| printed >= c) {
                     // Not printed: put these partitions back so nothing past them is committed.

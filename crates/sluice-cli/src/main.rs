@@ -11,6 +11,7 @@ mod examples;
 mod group;
 mod group_tools;
 mod lag;
+mod metrics_server;
 mod output;
 mod produce;
 mod properties;

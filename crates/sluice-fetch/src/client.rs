@@ -24,12 +24,14 @@ use crate::fetcher::Fetcher;
 use crate::offsets::{self, ListedOffset, OffsetSpec};
 use crate::pool::BrokerPool;
 use crate::record::ConsumerRecord;
+use crate::stats::{FetchStats, FetchStatsSnapshot, PartitionStats};
 
 enum Event {
     Metadata(Result<MetadataResponse>),
     Fetched {
         broker: i32,
         result: std::result::Result<FetchResponse, WireError>,
+        latency: Duration,
     },
     Offsets {
         broker: i32,
@@ -60,6 +62,10 @@ pub struct FetchClient {
     /// A security error met in the background (wrong credentials or TLS
     /// settings): the next poll returns it instead of retrying forever.
     fatal: Option<FetchError>,
+    /// Counters for [`FetchClient::stats`], shared with the fetch tasks.
+    stats: Arc<FetchStats>,
+    /// When the last poll returned (for the time between polls).
+    returned_at: Option<Instant>,
 }
 
 impl FetchClient {
@@ -86,6 +92,8 @@ impl FetchClient {
             brokers: Backoff::new(max),
             lookups: Backoff::new(max),
             fatal: None,
+            stats: Arc::default(),
+            returned_at: None,
         };
         client.refresh_metadata().await?;
         Ok(client)
@@ -104,6 +112,29 @@ impl FetchClient {
     /// The sans-I/O fetch state (positions, watermarks).
     pub fn fetcher(&self) -> &Fetcher {
         &self.fetcher
+    }
+
+    /// The counters so far (records and bytes consumed, fetches and their
+    /// latency, time between polls), with the position, high watermark and
+    /// lag of each assigned partition. Cheap: atomics are copied, no request
+    /// is made.
+    pub fn stats(&self) -> FetchStatsSnapshot {
+        let partitions = self
+            .fetcher
+            .assignment()
+            .map(|tp| {
+                let state = self.fetcher.state(tp);
+                let position = self.fetcher.position(tp);
+                let high_watermark = state.map(|s| s.high_watermark).filter(|&hw| hw >= 0);
+                PartitionStats {
+                    tp: tp.clone(),
+                    position,
+                    high_watermark,
+                    lag: high_watermark.zip(position).map(|(hw, p)| (hw - p).max(0)),
+                }
+            })
+            .collect();
+        self.stats.snapshot(partitions)
     }
 
     /// Fetches metadata for the topics of interest now and waits for it.
@@ -257,7 +288,22 @@ impl FetchClient {
     /// `timeout` for some to arrive; an empty vector means none came in time.
     /// Before returning, the next fetches are already sent, so they are in
     /// flight while the application works.
+    ///
+    /// Cancel-safe: dropped before it returns, it has returned no record;
+    /// all it loses is that poll's count in [`FetchClient::stats`].
     pub async fn poll(&mut self, timeout: Duration) -> Result<Vec<ConsumerRecord>> {
+        if let Some(at) = self.returned_at.take() {
+            self.stats.poll_interval(at.elapsed());
+        }
+        let result = self.poll_records(timeout).await;
+        self.returned_at = Some(Instant::now());
+        self.stats
+            .polled(result.as_ref().map_or(0, |records| records.len()));
+        result
+    }
+
+    /// [`FetchClient::poll`] without the counting.
+    async fn poll_records(&mut self, timeout: Duration) -> Result<Vec<ConsumerRecord>> {
         let deadline = deadline_after(timeout);
         loop {
             while let Ok(event) = self.events_rx.try_recv() {
@@ -349,9 +395,16 @@ impl FetchClient {
 
     fn send_fetch(&self, broker: i32, conn: Connection, request: FetchRequest, version: i16) {
         let tx = self.events_tx.clone();
+        self.stats.fetch_sent();
         tokio::spawn(async move {
+            let sent = Instant::now();
             let result = conn.send_version(request, version).await;
-            let _ = tx.send(Event::Fetched { broker, result });
+            let latency = sent.elapsed();
+            let _ = tx.send(Event::Fetched {
+                broker,
+                result,
+                latency,
+            });
         });
     }
 
@@ -447,9 +500,16 @@ impl FetchClient {
                     self.surface(e);
                 }
             }
-            Event::Fetched { broker, result } => match result {
+            Event::Fetched {
+                broker,
+                result,
+                latency,
+            } => match result {
                 Ok(response) => {
+                    let buffered = self.fetcher.buffered_bytes();
                     let outcome = self.fetcher.on_fetch_response(broker, &response);
+                    let added = self.fetcher.buffered_bytes().saturating_sub(buffered);
+                    self.stats.fetch_answered(latency, added);
                     if outcome.refresh_metadata {
                         self.cluster.request_refresh();
                         // A partition error (leader moved, epoch behind): wait retry.backoff.ms,
@@ -468,6 +528,7 @@ impl FetchClient {
                     }
                 }
                 Err(e) => {
+                    self.stats.fetch_failed(latency);
                     tracing::warn!(broker, error = %e, "fetch failed");
                     self.fetcher.on_fetch_failed(broker);
                     self.brokers.failed(broker, reconnect, now);

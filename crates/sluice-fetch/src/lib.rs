@@ -31,13 +31,16 @@ pub mod cluster;
 pub mod config;
 pub mod error;
 pub mod fetcher;
+pub mod histogram;
 pub mod offsets;
 pub mod partition;
 pub mod pool;
 pub mod record;
 pub mod session;
+pub mod stats;
 
 pub use client::FetchClient;
 pub use config::{FetchConfig, IsolationLevel, OffsetReset};
 pub use error::{FetchError, Result};
 pub use partition::TopicPartition;
+pub use stats::{FetchStats, FetchStatsSnapshot, PartitionStats};

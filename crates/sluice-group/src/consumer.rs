@@ -37,6 +37,7 @@ use crate::error::GroupError;
 use crate::membership::Membership;
 use crate::metrics::{GroupMetrics, describe_metrics};
 use crate::offsets::{OffsetAndMetadata, Offsets};
+use crate::stats::{ConsumerStats, GroupStats};
 use rebalance::{Advanced, SharedListener, Step, copy_error};
 
 type Result<T, E = GroupError> = std::result::Result<T, E>;
@@ -133,6 +134,8 @@ pub struct GroupConsumer {
     subscription: Vec<String>,
     reported_counts: Option<BTreeMap<String, usize>>,
     closed: bool,
+    /// Commit and rebalance counters, shared with the coordinator task.
+    stats: Arc<GroupStats>,
 }
 
 impl std::fmt::Debug for GroupConsumer {
@@ -160,6 +163,7 @@ impl GroupConsumer {
             })
             .collect::<Result<_>>()?;
         let fetch = FetchClient::connect(fetch).await?;
+        let stats = Arc::new(GroupStats::default());
         let (events_tx, events) = mpsc::unbounded_channel();
         let membership = Membership::new(group.clone(), assignors, Instant::now().into_std());
         let (commands, task) = Coordinator::spawn(
@@ -169,6 +173,7 @@ impl GroupConsumer {
             group.retry_backoff,
             group.max_poll_interval,
             group.group_instance_id.clone(),
+            stats.clone(),
         );
         Ok(GroupConsumer {
             fetch,
@@ -186,6 +191,7 @@ impl GroupConsumer {
             subscription: Vec::new(),
             reported_counts: None,
             closed: false,
+            stats,
         })
     }
 
@@ -496,6 +502,19 @@ impl GroupConsumer {
                 (tp, lag)
             })
             .collect()
+    }
+
+    /// The counters so far: records, bytes, fetches and polls with each
+    /// assigned partition's position and lag (the fetch client's), commits,
+    /// rebalances, the group's members as last described and the subscribed
+    /// topics' partition count. Cheap and
+    /// synchronous: atomics are copied, no request is made (unlike
+    /// [`GroupConsumer::metrics`]).
+    pub fn stats(&self) -> ConsumerStats {
+        let fetch = self.fetch.stats();
+        let subscribed = self.reported_counts.as_ref().map(|c| c.values().sum());
+        let group = self.stats.snapshot(fetch.partitions.len(), subscribed);
+        ConsumerStats { fetch, group }
     }
 
     /// The group as the coordinator describes it, with this member's

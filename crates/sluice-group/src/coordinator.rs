@@ -28,7 +28,9 @@ use tokio::time::Instant;
 
 use crate::error::GroupError;
 use crate::membership::{Action, Membership, RequestKind};
+use crate::metrics::describe_metrics;
 use crate::offsets::{self, OffsetAndMetadata, Offsets};
+use crate::stats::{CommitReply, GroupStats};
 
 type Result<T, E = GroupError> = std::result::Result<T, E>;
 
@@ -78,7 +80,7 @@ struct Job<T> {
 
 struct CommitWork {
     offsets: Offsets,
-    reply: oneshot::Sender<Result<()>>,
+    reply: CommitReply,
 }
 
 struct LookupWork {
@@ -119,6 +121,10 @@ pub(crate) struct Coordinator {
     request_timeout: Duration,
     rebalance_timeout: Duration,
     instance_id: Option<String>,
+    /// Commit and rebalance counters, shared with the consumer.
+    stats: Arc<GroupStats>,
+    /// When the rebalance under way sent its first JoinGroup.
+    rebalance_started: Option<Instant>,
 }
 
 impl Coordinator {
@@ -131,6 +137,7 @@ impl Coordinator {
         retry_backoff: Duration,
         rebalance_timeout: Duration,
         instance_id: Option<String>,
+        stats: Arc<GroupStats>,
     ) -> (mpsc::UnboundedSender<Command>, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::unbounded_channel();
         let (net_tx, net_rx) = mpsc::unbounded_channel();
@@ -152,6 +159,8 @@ impl Coordinator {
             request_timeout,
             rebalance_timeout,
             instance_id,
+            stats,
+            rebalance_started: None,
         };
         (tx, tokio::spawn(task.run(rx)))
     }
@@ -233,6 +242,7 @@ impl Coordinator {
                     let _ = reply.send(Ok(()));
                     return;
                 }
+                let reply = CommitReply::new(reply, self.stats.clone());
                 self.commits.push_back(Job {
                     work: CommitWork { offsets, reply },
                     not_before: now,
@@ -281,6 +291,7 @@ impl Coordinator {
                 });
             }
             Action::Join(request) => {
+                self.rebalance_started.get_or_insert_with(Instant::now);
                 // The broker holds JoinGroup until the group forms: up to the rebalance timeout.
                 self.to_coordinator_while_group_forms(move |v| fit::join(request, v), Net::Join);
             }
@@ -315,9 +326,35 @@ impl Coordinator {
                 }
             }
             Action::Assign(tps) => {
+                if let Some(started) = self.rebalance_started.take() {
+                    self.stats.rebalanced(started.elapsed());
+                }
                 let _ = self.events.send(GroupEvent::Assign(tps));
+                self.describe_for_stats();
             }
         }
+    }
+
+    /// Asks the coordinator to describe the group, for the member count in
+    /// [`GroupStats`] (one request per rebalance; a broker that cannot
+    /// describe groups leaves it unknown).
+    fn describe_for_stats(&self) {
+        let Some(addr) = self.membership.coordinator().cloned() else {
+            return;
+        };
+        let group = self.membership.group().to_string();
+        let request = DescribeGroupsRequest::default()
+            .with_groups(vec![GroupId(StrBytes::from_string(group.clone()))]);
+        let (pool, stats) = (self.coordinator_pool.clone(), self.stats.clone());
+        tokio::spawn(async move {
+            let described = send(&pool, &addr, move |_| request, None)
+                .await
+                .and_then(|r| describe_metrics(&group, &r, Vec::new(), BTreeMap::new()));
+            match described {
+                Ok(m) => stats.described(m.members.len()),
+                Err(e) => tracing::debug!(error = %e, "describing the group for its stats failed"),
+            }
+        });
     }
 
     /// Sends a request to the coordinator on its own connection; the answer

@@ -32,6 +32,7 @@ pub mod membership;
 pub mod metrics;
 pub mod offsets;
 pub mod protocol;
+pub mod stats;
 
 pub use config::GroupConfig;
 pub use consumer::{CommitHandle, GroupConsumer, ListenerFuture, RebalanceListener};
@@ -40,3 +41,4 @@ pub use error::GroupError;
 pub use membership::{Action, Membership, State};
 pub use metrics::{GroupMetrics, MemberInfo};
 pub use offsets::{OffsetAndMetadata, Offsets};
+pub use stats::{ConsumerStats, GroupStats, GroupStatsSnapshot};

@@ -52,9 +52,11 @@ pub mod partitioner;
 pub mod producer;
 pub mod record;
 mod request;
+pub mod stats;
 
 pub use config::{Acks, Partitioner, ProducerConfig};
 pub use error::ProduceError;
 pub use partitioner::{murmur2, partition_for_key};
 pub use producer::Producer;
 pub use record::{DeliveryFuture, ProducerRecord, RecordMetadata};
+pub use stats::{ProducerStats, ProducerStatsSnapshot};

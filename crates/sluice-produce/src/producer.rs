@@ -1,6 +1,8 @@
 //! The application's handle: `Producer` sends records over a channel to the
 //! background task ([`crate::driver`]) that batches and writes them.
 
+use std::sync::Arc;
+
 use kafka_protocol::messages::{InitProducerIdRequest, ProducerId};
 use sluice_fetch::pool::BrokerPool;
 use sluice_wire::KafkaCode;
@@ -10,6 +12,7 @@ use crate::config::ProducerConfig;
 use crate::driver::{Command, Driver};
 use crate::error::ProduceError;
 use crate::record::{DeliveryFuture, ProducerRecord};
+use crate::stats::{ProducerStats, ProducerStatsSnapshot};
 
 /// A Kafka producer. Cheap to clone, `Send` and `Sync`; every clone feeds
 /// the same background task, which stops once the last clone is dropped or
@@ -18,6 +21,7 @@ use crate::record::{DeliveryFuture, ProducerRecord};
 pub struct Producer {
     commands: mpsc::UnboundedSender<Command>,
     producer: Option<(i64, i16)>,
+    stats: Arc<ProducerStats>,
 }
 
 impl Producer {
@@ -53,13 +57,26 @@ impl Producer {
             None
         };
         let (commands, rx) = mpsc::unbounded_channel();
-        tokio::spawn(Driver::new(config, pool, producer).run(rx));
-        Ok(Producer { commands, producer })
+        let driver = Driver::new(config, pool, producer);
+        let stats = driver.stats();
+        tokio::spawn(driver.run(rx));
+        Ok(Producer {
+            commands,
+            producer,
+            stats,
+        })
     }
 
     /// The producer id and epoch the broker assigned (with idempotence).
     pub fn producer_id(&self) -> Option<(i64, i16)> {
         self.producer
+    }
+
+    /// The counters so far (records and bytes written, requests, failed
+    /// records), across every clone of this producer. Cheap: atomics are
+    /// copied.
+    pub fn stats(&self) -> ProducerStatsSnapshot {
+        self.stats.snapshot()
     }
 
     /// Queues a record; the future resolves when it is acknowledged (per

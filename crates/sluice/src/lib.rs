@@ -62,6 +62,17 @@ pub use sluice_group::{
 };
 pub use sluice_wire::records::{Header, Headers};
 
+/// The metrics snapshot of a consumer, producer and pipeline, and its
+/// Prometheus text rendering (the metric names are listed there).
+pub mod metrics {
+    pub use sluice_batch::metrics::{Metrics, MetricsPublisher, render_prometheus};
+    pub use sluice_batch::stats::BatchStatsSnapshot;
+    pub use sluice_fetch::histogram::HistogramSnapshot;
+    pub use sluice_fetch::stats::{FetchStatsSnapshot, PartitionStats};
+    pub use sluice_group::stats::{ConsumerStats, GroupStatsSnapshot};
+    pub use sluice_produce::stats::ProducerStatsSnapshot;
+}
+
 /// Batching, batch computations and at-least-once pipelines.
 pub use sluice_batch as batch;
 /// The producer used to write results.

@@ -23,6 +23,7 @@ use crate::error::ProduceError;
 use crate::partitioner;
 use crate::record::{ProducerRecord, RecordMetadata};
 use crate::request::{self, PartitionData};
+use crate::stats::ProducerStats;
 
 type Outcome = Result<RecordMetadata, ProduceError>;
 
@@ -70,6 +71,8 @@ pub(crate) struct Driver {
     next_id: u64,
     events_tx: mpsc::UnboundedSender<Event>,
     events: mpsc::UnboundedReceiver<Event>,
+    /// Counters for `Producer::stats`, shared with the handles.
+    stats: Arc<ProducerStats>,
 }
 
 fn now_ms() -> i64 {
@@ -108,7 +111,13 @@ impl Driver {
             next_id: 0,
             events_tx,
             events,
+            stats: Arc::default(),
         }
+    }
+
+    /// The counters this task keeps.
+    pub(crate) fn stats(&self) -> Arc<ProducerStats> {
+        self.stats.clone()
     }
 
     pub(crate) async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) {
@@ -133,6 +142,9 @@ impl Driver {
 
     /// Answers one record.
     fn resolve(&mut self, waiter: Waiter, outcome: Outcome) {
+        if outcome.is_err() {
+            self.stats.failed();
+        }
         self.pending.remove(&waiter.seq);
         let _ = waiter.tx.send(outcome);
     }
@@ -309,6 +321,7 @@ impl Driver {
         let id = self.next_id;
         self.next_id += 1;
         self.in_flight.insert(id, sent);
+        self.stats.request_sent();
         let (pool, tx) = (self.pool.clone(), self.events_tx.clone());
         tokio::spawn(async move {
             let result = async {
@@ -454,6 +467,8 @@ impl Driver {
     }
 
     fn complete(&mut self, batch: ReadyBatch<Waiter>, base_offset: i64, append_time: i64) {
+        self.stats
+            .delivered(batch.entries.len(), batch.records.len());
         let topic = batch.tp.topic.to_string();
         for (i, entry) in batch.entries.into_iter().enumerate() {
             let offset = if base_offset >= 0 {
