@@ -12,7 +12,9 @@ use sluice_integration::{TempTopic, bootstrap, connect, produce_to, sluice_bin, 
 /// Exit code, stdout and stderr of a `sluice` run.
 fn run(args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String, String) {
     let mut cmd = Command::new(sluice_bin());
-    cmd.args(args).env_remove("SLUICE_CONFIG").env_remove("SLUICE_BROKERS");
+    cmd.args(args)
+        .env_remove("SLUICE_CONFIG")
+        .env_remove("SLUICE_BROKERS");
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -69,7 +71,12 @@ async fn properties_come_from_a_file_the_environment_and_x_in_that_order() {
     // -b wins over the file's (dead) brokers.
     let dead = properties_file("bootstrap.servers=127.0.0.1:1\n");
     let (code, out, err) = run(
-        &[&["-F", dead.to_str().unwrap()][..], &consume, &["-b", &broker]].concat(),
+        &[
+            &["-F", dead.to_str().unwrap()][..],
+            &consume,
+            &["-b", &broker],
+        ]
+        .concat(),
         &[],
     );
     assert_eq!(code, Some(0), "{err}");
@@ -114,7 +121,10 @@ fn a_bad_properties_file_is_named_with_its_line_and_exit_1() {
     let (code, _, err) = run(&["-F", unknown.to_str().unwrap(), "topic", "list"], &[]);
     assert_eq!(code, Some(1));
     assert!(err.contains("fetch.min.byte"), "{err}");
-    let (code, _, err) = run(&["-F", "/nonexistent/sluice.properties", "topic", "list"], &[]);
+    let (code, _, err) = run(
+        &["-F", "/nonexistent/sluice.properties", "topic", "list"],
+        &[],
+    );
     assert_eq!(code, Some(1));
     assert!(err.contains("/nonexistent/sluice.properties"), "{err}");
     for f in [file, unknown] {
@@ -155,7 +165,15 @@ fn completions_cover_every_subcommand() {
 
 #[test]
 fn every_subcommand_help_has_examples_and_the_top_help_the_exit_codes() {
-    for sub in ["consume", "produce", "batch", "lag", "topic", "group", "completions"] {
+    for sub in [
+        "consume",
+        "produce",
+        "batch",
+        "lag",
+        "topic",
+        "group",
+        "completions",
+    ] {
         let (code, out, err) = run(&[sub, "--help"], &[]);
         assert_eq!(code, Some(0), "{sub}: {err}");
         assert!(out.contains("Examples:\n  "), "{sub} --help: {out}");

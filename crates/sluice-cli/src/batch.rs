@@ -12,14 +12,14 @@ use sluice_fetch::FetchConfig;
 use sluice_group::{GroupConfig, GroupConsumer};
 use sluice_produce::{Producer, ProducerConfig};
 
-use crate::properties::split_properties;
+use crate::properties::settings;
 
 /// Arguments of `sluice batch`.
 #[derive(Debug, Args)]
 pub struct BatchArgs {
     /// Bootstrap broker(s), `host:port[,host:port...]`.
-    #[arg(short = 'b', long = "brokers")]
-    brokers: String,
+    #[arg(short = 'b', long = "brokers", env = "SLUICE_BROKERS")]
+    brokers: Option<String>,
     /// Input topic (repeatable).
     #[arg(short = 't', long = "topic", required = true)]
     topics: Vec<String>,
@@ -86,9 +86,7 @@ fn configs(args: &BatchArgs) -> Result<Configs, Box<dyn std::error::Error>> {
         batch: BatchConfig::default(),
         producer: ProducerConfig::default(),
     };
-    c.fetch.set("bootstrap.servers", &args.brokers)?;
     c.fetch.client_id = "sluice-batch".into();
-    c.producer.set("bootstrap.servers", &args.brokers)?;
     c.producer.set("client.id", "sluice-batch")?;
     let reset = match args.offset.as_str() {
         "earliest" | "beginning" => "earliest",
@@ -107,10 +105,18 @@ fn configs(args: &BatchArgs) -> Result<Configs, Box<dyn std::error::Error>> {
             c.batch.set(key, &v)?;
         }
     }
-    for (key, value) in split_properties(&args.properties)? {
+    // The `producer.` keys last, so that they override the shared ones for
+    // the results producer whatever their order.
+    let (for_producer, shared): (Vec<_>, Vec<_>) =
+        settings(args.brokers.as_deref(), &args.properties)?
+            .into_iter()
+            .partition(|(key, _)| key.starts_with("producer."));
+    for (key, value) in shared.into_iter().chain(for_producer) {
         if let Some(key) = key.strip_prefix("producer.") {
             c.producer.set(key, value)?;
-        } else if sluice_wire::security::SECURITY_KEYS.contains(&key) {
+        } else if sluice_wire::security::SECURITY_KEYS.contains(&key)
+            || matches!(key, "bootstrap.servers" | "metadata.broker.list")
+        {
             // How to reach the cluster holds for the results producer too
             // (`producer.KEY` still overrides it for the producer alone).
             c.fetch.set(key, value)?;

@@ -10,14 +10,14 @@ use sluice_fetch::offsets::OffsetSpec;
 use sluice_fetch::{FetchClient, FetchConfig, FetchError, TopicPartition};
 
 use crate::output::{Format, write_record};
-use crate::properties::split_properties;
+use crate::properties::settings;
 
 /// Arguments of `sluice consume`.
 #[derive(Debug, Args)]
 pub struct ConsumeArgs {
     /// Bootstrap broker(s), `host:port[,host:port...]`.
-    #[arg(short = 'b', long = "brokers")]
-    pub(crate) brokers: String,
+    #[arg(short = 'b', long = "brokers", env = "SLUICE_BROKERS")]
+    pub(crate) brokers: Option<String>,
     /// Topic to consume (repeatable with -G).
     #[arg(short = 't', long = "topic", required = true)]
     pub(crate) topics: Vec<String>,
@@ -87,9 +87,9 @@ fn parse_start(s: &str) -> Result<Start, FetchError> {
     })
 }
 
-/// Splits `-X key=value` arguments.
+/// The properties to apply: `-F`, the environment, `-X`, then `-b`.
 pub(crate) fn properties(args: &ConsumeArgs) -> Result<Vec<(&str, &str)>, FetchError> {
-    split_properties(&args.properties)
+    settings(args.brokers.as_deref(), &args.properties)
 }
 
 /// The fetch configuration from `-b` and the `-X` keys it knows; the others
@@ -98,9 +98,10 @@ pub(crate) fn config(
     args: &ConsumeArgs,
     mut other: impl FnMut(&str, &str) -> Result<bool, Box<dyn std::error::Error>>,
 ) -> Result<FetchConfig, Box<dyn std::error::Error>> {
-    let mut config = FetchConfig::default();
-    config.set("bootstrap.servers", &args.brokers)?;
-    config.client_id = "sluice-cli".into();
+    let mut config = FetchConfig {
+        client_id: "sluice-cli".into(),
+        ..FetchConfig::default()
+    };
     for (key, value) in properties(args)? {
         if !config.set(key, value)? && !other(key, value)? {
             return Err(sluice_fetch::config::unknown_key(key).into());

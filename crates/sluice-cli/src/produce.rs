@@ -37,8 +37,10 @@ pub struct ProduceArgs {
 
 /// Runs `sluice produce`.
 pub async fn run(args: ProduceArgs) -> Result<(), Box<dyn std::error::Error>> {
-    let mut config = ProducerConfig::default();
-    config.client_id = "sluice-cli".into();
+    let mut config = ProducerConfig {
+        client_id: "sluice-cli".into(),
+        ..ProducerConfig::default()
+    };
     config.set("linger.ms", "20")?;
     config.set("batch.size", "262144")?;
     if let Some(z) = &args.compression {

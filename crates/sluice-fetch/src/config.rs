@@ -1,9 +1,9 @@
 //! Fetcher configuration: a typed struct with the Java client's defaults that
 //! also accepts the Java/librdkafka string keys.
 
+use sluice_wire::key_doc::{Java, KeyDoc};
 use std::str::FromStr;
 use std::time::Duration;
-use sluice_wire::key_doc::{Java, KeyDoc};
 
 use crate::error::{FetchError, Result};
 

@@ -6,8 +6,8 @@ use std::time::Duration;
 use sluice_fetch::config::{parse, parse_bool, parse_in, parse_ms, parse_servers};
 use sluice_wire::WireError;
 use sluice_wire::connection::ConnectionConfig;
-use sluice_wire::records::Compression;
 use sluice_wire::key_doc::{Java, KeyDoc};
+use sluice_wire::records::Compression;
 
 use crate::error::ProduceError;
 

@@ -199,10 +199,7 @@ mod tests {
         ];
         let table = markdown_table(&keys);
         let lines: Vec<&str> = table.lines().collect();
-        assert_eq!(
-            lines[2],
-            "| `a` | (unset) | `x` | `b` | one \\| two |"
-        );
+        assert_eq!(lines[2], "| `a` | (unset) | `x` | `b` | one \\| two |");
         assert_eq!(lines[3], "| `c` | (empty) | — (sluice's) |  | d |");
     }
 }

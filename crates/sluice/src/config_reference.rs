@@ -60,7 +60,10 @@ mod tests {
     fn the_guide_carries_the_generated_reference() {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/guide.md");
         let guide = std::fs::read_to_string(path).expect("docs/guide.md");
-        let start = guide.find(START).expect("the start marker in docs/guide.md") + START.len();
+        let start = guide
+            .find(START)
+            .expect("the start marker in docs/guide.md")
+            + START.len();
         let end = guide.find(END).expect("the end marker in docs/guide.md");
         let generated = reference_markdown();
         if std::env::var_os("SLUICE_BLESS").is_some() {

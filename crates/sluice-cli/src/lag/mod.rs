@@ -115,8 +115,10 @@ pub(crate) struct Source {
 impl Source {
     /// Connects with the arguments' brokers and `-X` properties.
     async fn connect(args: &LagArgs) -> Result<Self, Box<dyn std::error::Error>> {
-        let mut config = FetchConfig::default();
-        config.client_id = "sluice-cli".into();
+        let mut config = FetchConfig {
+            client_id: "sluice-cli".into(),
+            ..FetchConfig::default()
+        };
         for (key, value) in settings(args.brokers.as_deref(), &args.properties)? {
             if !config.set(key, value)? {
                 return Err(sluice_fetch::config::unknown_key(key).into());

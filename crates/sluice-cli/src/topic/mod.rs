@@ -99,8 +99,10 @@ pub(crate) fn fetch_config(
     brokers: Option<&str>,
     properties: &[String],
 ) -> Result<FetchConfig, Box<dyn std::error::Error>> {
-    let mut config = FetchConfig::default();
-    config.client_id = "sluice-cli".into();
+    let mut config = FetchConfig {
+        client_id: "sluice-cli".into(),
+        ..FetchConfig::default()
+    };
     for (key, value) in settings(brokers, properties)? {
         if !config.set(key, value)? {
             return Err(sluice_fetch::config::unknown_key(key).into());
@@ -143,7 +145,14 @@ pub async fn run(args: TopicArgs) -> Result<(), Box<dyn std::error::Error>> {
             topics,
             properties,
             json,
-        } => inspect::describe(client(brokers.as_deref(), &properties).await?, &topics, json).await,
+        } => {
+            inspect::describe(
+                client(brokers.as_deref(), &properties).await?,
+                &topics,
+                json,
+            )
+            .await
+        }
         Action::Create {
             brokers,
             topics,
