@@ -301,3 +301,50 @@ async fn the_endpoint_answers_404_and_survives_garbage() {
     let _ = child.0.wait();
     topic.delete().await;
 }
+
+/// `sluice::Consumer::stats` counts what its polls returned, and renders.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_library_consumer_counts_what_it_returned() {
+    let conn = connect("metrics-lib").await;
+    let topic = TempTopic::create(&conn, "metrics-lib", 2).await;
+    produce_to(&bootstrap(), &topic.name, &[0, 1], 0, 150).await;
+    let config = sluice::ConsumerConfig::from_pairs([
+        ("bootstrap.servers", bootstrap().as_str()),
+        ("auto.offset.reset", "earliest"),
+        ("max.poll.records", "100"),
+    ])
+    .unwrap();
+    let mut consumer = sluice::Consumer::new(config).unwrap();
+    assert_eq!(consumer.stats(), sluice::metrics::Metrics::default());
+    consumer
+        .assign(&[
+            sluice::TopicPartition::new(topic.name.as_str(), 0),
+            sluice::TopicPartition::new(topic.name.as_str(), 1),
+        ])
+        .await
+        .unwrap();
+    let mut returned = 0u64;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while returned < 300 && Instant::now() < deadline {
+        returned += consumer
+            .poll(Duration::from_millis(500))
+            .await
+            .unwrap()
+            .len() as u64;
+    }
+    assert_eq!(returned, 300);
+    let stats = consumer.stats();
+    let fetch = stats.fetch.as_ref().expect("fetch counters");
+    assert_eq!(fetch.records, 300);
+    assert!(fetch.polls >= 3, "{} polls", fetch.polls);
+    assert!(fetch.bytes > 0);
+    assert!(stats.group.is_none());
+    let text = sluice::metrics::render_prometheus(&stats);
+    assert_eq!(
+        value(&text, "sluice_consumer_records_total"),
+        Some(300.0),
+        "{text}"
+    );
+    consumer.close().await.unwrap();
+    topic.delete_with(&conn).await;
+}

@@ -305,6 +305,22 @@ impl Consumer {
         Ok(self.group("metrics")?.metrics().await?)
     }
 
+    /// Counters of this consumer (records, bytes, fetches, polls, commits,
+    /// rebalances, per-partition position and lag), for
+    /// [`crate::metrics::render_prometheus`]. Cheap and synchronous: no
+    /// request is made (unlike [`Consumer::metrics`]). Empty before
+    /// `subscribe` or `assign`.
+    pub fn stats(&self) -> crate::metrics::Metrics {
+        match &self.inner {
+            Inner::Idle => crate::metrics::Metrics::default(),
+            Inner::Group(g) => crate::metrics::Metrics::consumer(g.stats()),
+            Inner::Assigned(c) => crate::metrics::Metrics {
+                fetch: Some(c.stats()),
+                ..Default::default()
+            },
+        }
+    }
+
     /// The underlying group consumer, for what this type does not wrap.
     pub fn group_consumer(&mut self) -> Option<&mut GroupConsumer> {
         match &mut self.inner {
