@@ -90,6 +90,8 @@ pub struct Limits {
 #[derive(Debug)]
 pub struct Accumulator<W> {
     limits: Limits,
+    /// Whether batches are marked transactional (`transactional.id`).
+    transactional: bool,
     queues: HashMap<TopicPartition, Queue<W>>,
 }
 
@@ -109,7 +111,19 @@ impl<W> Accumulator<W> {
     pub fn new(limits: Limits) -> Self {
         Accumulator {
             limits,
+            transactional: false,
             queues: HashMap::new(),
+        }
+    }
+
+    /// Writes batches closed from now on as `producer`'s transactional
+    /// batches, their sequences from 0 (a new producer id or epoch starts
+    /// them again). Batches already closed keep what they had.
+    pub fn set_transactional_producer(&mut self, producer: (i64, i16)) {
+        self.limits.producer = Some(producer);
+        self.transactional = true;
+        for queue in self.queues.values_mut() {
+            queue.next_sequence = 0;
         }
     }
 
@@ -130,11 +144,12 @@ impl<W> Accumulator<W> {
             return Err((waiter, ProduceError::RecordTooLarge { size, max }));
         }
         let limits = self.limits;
+        let txn = self.transactional;
         let queue = self.queues.entry(tp.clone()).or_default();
         if queue.open.as_ref().is_some_and(|b| {
             b.builder.size() + size > limits.batch_size.min(limits.max_request_size - 61)
         }) {
-            close(&tp, queue, now, limits.producer);
+            close(&tp, queue, now, limits.producer, txn);
         }
         let batch = queue.open.get_or_insert_with(|| OpenBatch {
             builder: BatchBuilder::new(limits.compression),
@@ -154,7 +169,7 @@ impl<W> Accumulator<W> {
         );
         batch.entries.push(Entry { waiter, timestamp });
         if batch.builder.size() >= limits.batch_size {
-            close(&tp, queue, now, limits.producer);
+            close(&tp, queue, now, limits.producer, txn);
         }
         Ok(())
     }
@@ -170,7 +185,7 @@ impl<W> Accumulator<W> {
                 .as_ref()
                 .is_some_and(|b| all || now.saturating_duration_since(b.created) >= linger);
             if due {
-                if let Some(f) = close(tp, queue, now, self.limits.producer) {
+                if let Some(f) = close(tp, queue, now, self.limits.producer, self.transactional) {
                     failed.push(f);
                 }
             }
@@ -279,12 +294,17 @@ fn close<W>(
     queue: &mut Queue<W>,
     now: Instant,
     producer: Option<(i64, i16)>,
+    transactional: bool,
 ) -> Option<(ReadyBatch<W>, ProduceError)> {
     let mut open = queue.open.take()?;
     if let Some((id, epoch)) = producer {
         // Sequences wrap at i32::MAX, as the Java client's do.
         let count = open.entries.len() as i32;
-        open.builder.idempotent(id, epoch, queue.next_sequence);
+        if transactional {
+            open.builder.transactional(id, epoch, queue.next_sequence);
+        } else {
+            open.builder.idempotent(id, epoch, queue.next_sequence);
+        }
         queue.next_sequence = queue.next_sequence.wrapping_add(count) & i32::MAX;
     }
     let (records, error) = match open.builder.build(0) {

@@ -91,6 +91,12 @@ pub struct ProducerConfig {
     /// write (InitProducerId, sequence numbers per partition); needs
     /// `acks=all`.
     pub enable_idempotence: bool,
+    /// `transactional.id`: makes the producer transactional
+    /// (`Producer::init_transactions`); implies idempotence, needs `acks=all`.
+    pub transactional_id: Option<String>,
+    /// `transaction.timeout.ms`: the coordinator aborts a transaction open
+    /// longer than this.
+    pub transaction_timeout: Duration,
     /// `security.protocol`, `ssl.*`, `sasl.*`: how connections are secured.
     pub security: sluice_wire::security::SecurityConfig,
 }
@@ -112,6 +118,8 @@ impl Default for ProducerConfig {
             metadata_max_age: Duration::from_secs(300),
             partitioner: Partitioner::Murmur2Random,
             enable_idempotence: false,
+            transactional_id: None,
+            transaction_timeout: Duration::from_secs(60),
             security: Default::default(),
         }
     }
@@ -218,6 +226,20 @@ pub const PRODUCER_KEY_DOCS: &[KeyDoc] = &[
         java: Java::Same,
         doc: "Sequence numbers per partition so retries never duplicate (needs `acks=all`).",
     },
+    KeyDoc {
+        key: "transactional.id",
+        aliases: &[],
+        default: None,
+        java: Java::Same,
+        doc: "Makes the producer transactional (`init_transactions`, then begin/commit/abort); implies idempotence, needs `acks=all`. One live producer per id: a new one fences the old.",
+    },
+    KeyDoc {
+        key: "transaction.timeout.ms",
+        aliases: &[],
+        default: Some("60000"),
+        java: Java::Same,
+        doc: "The coordinator aborts a transaction left open longer than this.",
+    },
 ];
 
 impl ProducerConfig {
@@ -308,6 +330,12 @@ impl ProducerConfig {
         self
     }
 
+    /// With `transactional.id` (needs `acks=all`, the default).
+    pub fn transactional_id(mut self, id: impl Into<String>) -> Self {
+        self.transactional_id = Some(id.into());
+        self
+    }
+
     /// Sets one option by its Java/librdkafka key; `Ok(false)` if the key is
     /// not a producer key.
     pub fn set(&mut self, key: &str, value: &str) -> Result<bool, ProduceError> {
@@ -351,6 +379,10 @@ impl ProducerConfig {
             "metadata.max.age.ms" => self.metadata_max_age = parse_ms(key, value)?,
             "partitioner" => self.partitioner = parse(key, value)?,
             "enable.idempotence" => self.enable_idempotence = parse_bool(key, value)?,
+            "transactional.id" => {
+                self.transactional_id = (!value.is_empty()).then(|| value.to_string())
+            }
+            "transaction.timeout.ms" => self.transaction_timeout = parse_ms(key, value)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -384,6 +416,18 @@ impl ProducerConfig {
             return Err(ProduceError::Config {
                 key: "acks".into(),
                 message: "enable.idempotence needs acks=all".into(),
+            });
+        }
+        if self.transactional_id.is_some() && self.acks != Acks::All {
+            return Err(ProduceError::Config {
+                key: "acks".into(),
+                message: "transactional.id needs acks=all".into(),
+            });
+        }
+        if self.transaction_timeout.as_millis() > i32::MAX as u128 {
+            return Err(ProduceError::Config {
+                key: "transaction.timeout.ms".into(),
+                message: "larger than i32::MAX".into(),
             });
         }
         Ok(())

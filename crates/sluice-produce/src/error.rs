@@ -54,6 +54,26 @@ pub enum ProduceError {
     /// The producer was closed.
     #[error("the producer is closed")]
     Closed,
+    /// A transactional call failed. `fatal`: the producer refuses all
+    /// further use (fenced by a newer instance, not authorized...); else the
+    /// caller aborts the transaction and may retry.
+    #[error("transaction{}: {message}", if *.fatal { " (fatal)" } else { " (abortable)" })]
+    Transaction {
+        /// Whether the producer is done for good.
+        fatal: bool,
+        /// The broker's error code, when one caused it.
+        code: Option<KafkaCode>,
+        /// What failed.
+        message: String,
+    },
+    /// The broker lacks an API transactions need (tansu 0.6 has no EndTxn).
+    #[error("the broker has no {api} (transactions unsupported): {message}")]
+    TransactionsUnsupported {
+        /// The missing API, e.g. `EndTxn`.
+        api: String,
+        /// Which broker.
+        message: String,
+    },
 }
 
 impl From<WireError> for ProduceError {
@@ -77,6 +97,9 @@ impl ProduceError {
         match self {
             ProduceError::Partition { code, .. } => code.is_retriable(),
             ProduceError::Timeout { .. } | ProduceError::Client(_) => true,
+            ProduceError::Transaction { fatal, code, .. } => {
+                !fatal && code.is_some_and(|c| c.is_retriable())
+            }
             _ => false,
         }
     }

@@ -36,7 +36,14 @@
 //! # }
 //! ```
 //!
-//! Not supported: transactions (`transactional.id`), `buffer.memory` (the
+//! Transactions (`transactional.id`, KIP-98/KIP-447, transaction version 1):
+//! [`Producer::init_transactions`], then per transaction
+//! `begin_transaction`, `send`, `send_offsets_to_transaction`,
+//! `commit_transaction` or `abort_transaction`. Errors are abortable (abort,
+//! retry the work) or fatal (fenced: make a new producer); see
+//! [`transaction`]. Not done: transaction version 2 (KIP-890).
+//!
+//! Not supported: `buffer.memory` (the
 //! queue is unbounded: await delivery futures to apply back-pressure),
 //! `max.in.flight.requests.per.connection` (always one batch in flight per
 //! partition), SASL/TLS, custom partitioners. With idempotence, a batch
@@ -53,6 +60,8 @@ pub mod producer;
 pub mod record;
 mod request;
 pub mod stats;
+pub mod transaction;
+mod txn_client;
 
 pub use config::{Acks, Partitioner, ProducerConfig};
 pub use error::ProduceError;
@@ -60,3 +69,5 @@ pub use partitioner::{murmur2, partition_for_key};
 pub use producer::Producer;
 pub use record::{DeliveryFuture, ProducerRecord, RecordMetadata};
 pub use stats::{ProducerStats, ProducerStatsSnapshot};
+pub use transaction::TxnState;
+pub use txn_client::GroupMetadata;

@@ -13,6 +13,11 @@ use crate::driver::{Command, Driver};
 use crate::error::ProduceError;
 use crate::record::{DeliveryFuture, ProducerRecord};
 use crate::stats::{ProducerStats, ProducerStatsSnapshot};
+use crate::transaction::TxnState;
+use crate::txn_client::{self, GroupMetadata, SharedTxn, Txn};
+use sluice_fetch::TopicPartition;
+
+mod transactional;
 
 /// A Kafka producer. Cheap to clone, `Send` and `Sync`; every clone feeds
 /// the same background task, which stops once the last clone is dropped or
@@ -22,12 +27,16 @@ pub struct Producer {
     commands: mpsc::UnboundedSender<Command>,
     producer: Option<(i64, i16)>,
     stats: Arc<ProducerStats>,
+    pool: Arc<BrokerPool>,
+    /// With `transactional.id`.
+    txn: Option<SharedTxn>,
 }
 
 impl Producer {
     /// Checks the configuration, connects to a bootstrap broker (and with
     /// `enable.idempotence` gets a producer id), then starts the task. Must
-    /// be called within a tokio runtime.
+    /// be called within a tokio runtime. With `transactional.id`, call
+    /// [`Producer::init_transactions`] next.
     pub async fn connect(config: ProducerConfig) -> Result<Producer, ProduceError> {
         if config.bootstrap_servers.is_empty() {
             return Err(ProduceError::Config {
@@ -38,7 +47,15 @@ impl Producer {
         config.validate()?;
         let pool = BrokerPool::new(config.bootstrap_servers.clone(), config.connection());
         let conn = pool.least_loaded().await?;
-        let producer = if config.enable_idempotence {
+        let txn = config.transactional_id.clone().map(|id| {
+            Arc::new(Txn::new(
+                id,
+                config.transaction_timeout.as_millis() as i32,
+                config.retry_backoff,
+                config.request_timeout,
+            ))
+        });
+        let producer = if config.enable_idempotence && txn.is_none() {
             let response = conn
                 .send(
                     InitProducerIdRequest::default()
@@ -57,19 +74,25 @@ impl Producer {
             None
         };
         let (commands, rx) = mpsc::unbounded_channel();
-        let driver = Driver::new(config, pool, producer);
+        let driver = Driver::new(config, pool.clone(), producer, txn.clone());
         let stats = driver.stats();
         tokio::spawn(driver.run(rx));
         Ok(Producer {
             commands,
             producer,
             stats,
+            pool,
+            txn,
         })
     }
 
-    /// The producer id and epoch the broker assigned (with idempotence).
+    /// The producer id and epoch the broker assigned (with idempotence, or
+    /// after `init_transactions`).
     pub fn producer_id(&self) -> Option<(i64, i16)> {
-        self.producer
+        match &self.txn {
+            Some(txn) => txn.lock().producer,
+            None => self.producer,
+        }
     }
 
     /// The counters so far (records and bytes written, requests, failed
@@ -82,8 +105,17 @@ impl Producer {
     /// Queues a record; the future resolves when it is acknowledged (per
     /// `acks`; at once after sending with `acks=0`, offset -1) or failed for
     /// good. The record is sent whether or not the future is polled.
+    ///
+    /// With `transactional.id` the record joins the open transaction; outside
+    /// one (or after a failure) the future fails at once.
     pub fn send(&self, record: ProducerRecord) -> DeliveryFuture {
         let (tx, rx) = oneshot::channel();
+        if let Some(txn) = &self.txn {
+            if let Err(e) = txn.lock().machine.check_send() {
+                let _ = tx.send(Err(e));
+                return DeliveryFuture(rx);
+            }
+        }
         if let Err(mpsc::error::SendError(Command::Send(_, tx))) =
             self.commands.send(Command::Send(record, tx))
         {

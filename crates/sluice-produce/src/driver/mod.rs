@@ -24,6 +24,7 @@ use crate::partitioner;
 use crate::record::{ProducerRecord, RecordMetadata};
 use crate::request::{self, PartitionData};
 use crate::stats::ProducerStats;
+use crate::txn_client::{SharedTxn, TV1_MAX_PRODUCE};
 
 type Outcome = Result<RecordMetadata, ProduceError>;
 
@@ -32,6 +33,8 @@ type Outcome = Result<RecordMetadata, ProduceError>;
 pub(crate) enum Command {
     Send(ProducerRecord, oneshot::Sender<Outcome>),
     Flush(oneshot::Sender<()>),
+    /// A transactional producer id and epoch from `init_transactions`.
+    SetProducer((i64, i16), oneshot::Sender<()>),
 }
 
 /// A record's waiter, numbered in the order the task took records in (for flushes).
@@ -73,6 +76,9 @@ pub(crate) struct Driver {
     events: mpsc::UnboundedReceiver<Event>,
     /// Counters for `Producer::stats`, shared with the handles.
     stats: Arc<ProducerStats>,
+    /// With `transactional.id`: the transaction partitions join before
+    /// their first produce, and whose state failures make abortable.
+    txn: Option<SharedTxn>,
 }
 
 fn now_ms() -> i64 {
@@ -86,6 +92,7 @@ impl Driver {
         config: ProducerConfig,
         pool: Arc<BrokerPool>,
         producer: Option<(i64, i16)>,
+        txn: Option<SharedTxn>,
     ) -> Self {
         let (events_tx, events) = mpsc::unbounded_channel();
         let limits = Limits {
@@ -112,6 +119,7 @@ impl Driver {
             events_tx,
             events,
             stats: Arc::default(),
+            txn,
         }
     }
 
@@ -132,6 +140,10 @@ impl Driver {
                 command = commands.recv(), if open => match command {
                     Some(Command::Send(record, tx)) => self.accept(record, tx),
                     Some(Command::Flush(done)) => self.flushes.push((self.next_seq, done)),
+                    Some(Command::SetProducer(producer, done)) => {
+                        self.acc.set_transactional_producer(producer);
+                        let _ = done.send(());
+                    }
                     None => open = false,
                 },
                 Some(event) = self.events.recv() => self.on_event(event),
@@ -142,8 +154,11 @@ impl Driver {
 
     /// Answers one record.
     fn resolve(&mut self, waiter: Waiter, outcome: Outcome) {
-        if outcome.is_err() {
+        if let Err(e) = &outcome {
             self.stats.failed();
+            if let Some(txn) = &self.txn {
+                txn.lock().machine.fail(e);
+            }
         }
         self.pending.remove(&waiter.seq);
         let _ = waiter.tx.send(outcome);
@@ -317,7 +332,14 @@ impl Driver {
             .as_millis()
             .min(i32::MAX as u128) as i32;
         let acks = self.config.acks;
-        let produce = request::build(&parts, acks.code(), timeout_ms);
+        let mut produce = request::build(&parts, acks.code(), timeout_ms);
+        let txn = self.txn.clone();
+        if let Some(txn) = &txn {
+            produce.transactional_id = Some(kafka_protocol::messages::TransactionalId(
+                kafka_protocol::protocol::StrBytes::from_string(txn.id.clone()),
+            ));
+        }
+        let tps: Vec<TopicPartition> = parts.iter().map(|p| p.tp.clone()).collect();
         let id = self.next_id;
         self.next_id += 1;
         self.in_flight.insert(id, sent);
@@ -325,10 +347,17 @@ impl Driver {
         let (pool, tx) = (self.pool.clone(), self.events_tx.clone());
         tokio::spawn(async move {
             let result = async {
+                if let Some(txn) = &txn {
+                    // The partitions of this round join the transaction first.
+                    txn.add_partitions(&pool, &tps).await?;
+                }
                 let conn = pool.get(&addr).await?;
                 let negotiated = conn.versions().negotiate(ApiKey::Produce)?;
                 let range = conn.versions().broker_range(ApiKey::Produce);
-                let version = request::choose_version(negotiated, range, ids_known)?;
+                let mut version = request::choose_version(negotiated, range, ids_known)?;
+                if txn.is_some() {
+                    version = version.min(TV1_MAX_PRODUCE);
+                }
                 if acks == Acks::None {
                     conn.send_no_response(produce, version).await?;
                     Ok(None)
@@ -395,6 +424,14 @@ impl Driver {
     ) {
         let response = match result {
             Ok(r) => r,
+            Err(e @ ProduceError::Transaction { .. }) => {
+                // AddPartitionsToTxn failed for good: the transaction must abort.
+                for (b, _) in sent {
+                    self.acc.done(&b.tp);
+                    self.fail(b, &e);
+                }
+                return;
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "produce request failed; retrying");
                 self.cluster.request_refresh();
