@@ -28,6 +28,9 @@ mod topology;
 #[path = "fake_cluster/transactions.rs"]
 mod transactions;
 
+#[path = "fake_cluster/producer_transactions.rs"]
+mod producer_transactions;
+
 #[path = "fake_cluster/bootstrap.rs"]
 mod bootstrap;
 
