@@ -27,7 +27,10 @@ async fn transactional(c: &Cluster, id: &str) -> Producer {
         ])
         .expect("producer config");
     let producer = Producer::connect(config).await.expect("connect");
-    producer.init_transactions().await.expect("init_transactions");
+    producer
+        .init_transactions()
+        .await
+        .expect("init_transactions");
     assert_eq!(producer.transaction_state(), Some(TxnState::Ready));
     producer
 }
@@ -129,14 +132,22 @@ async fn transactions_fence_an_older_instance_for_good() {
         old.producer_id().map(|(pid, _)| pid),
         "same id"
     );
-    assert!(new.producer_id().unwrap().1 > old.producer_id().unwrap().1, "epoch bumped");
+    assert!(
+        new.producer_id().unwrap().1 > old.producer_id().unwrap().1,
+        "epoch bumped"
+    );
     let sent = old
         .send(ProducerRecord::new(c.topic.as_str(), "late").partition(0))
         .await;
     let commit = old.commit_transaction().await;
-    let fatal = |e: &ProduceError| matches!(e, ProduceError::Transaction { fatal: true, .. })
-        || matches!(e, ProduceError::Partition { code, .. } if sluice_produce::transaction::is_fatal_code(*code));
-    let e = sent.err().or(commit.err()).expect("the fenced producer fails");
+    let fatal = |e: &ProduceError| {
+        matches!(e, ProduceError::Transaction { fatal: true, .. })
+            || matches!(e, ProduceError::Partition { code, .. } if sluice_produce::transaction::is_fatal_code(*code))
+    };
+    let e = sent
+        .err()
+        .or(commit.err())
+        .expect("the fenced producer fails");
     assert!(fatal(&e), "{e}");
     assert!(
         matches!(old.transaction_state(), Some(TxnState::FatalError(_))),
@@ -156,8 +167,13 @@ async fn transactions_fence_an_older_instance_for_good() {
     // The new instance works.
     new.begin_transaction().unwrap();
     send_all(&c, &new, "new", 2).await;
-    new.commit_transaction().await.expect("the new instance commits");
-    assert_eq!(read_all(&c, "read_committed").await, expected(&[("new", 2)]));
+    new.commit_transaction()
+        .await
+        .expect("the new instance commits");
+    assert_eq!(
+        read_all(&c, "read_committed").await,
+        expected(&[("new", 2)])
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -20,8 +20,8 @@ use kafka_protocol::messages::txn_offset_commit_request::{
 };
 use kafka_protocol::messages::{
     AddOffsetsToTxnRequest, AddPartitionsToTxnRequest, ApiKey, EndTxnRequest,
-    FindCoordinatorRequest, GroupId, InitProducerIdRequest, ProducerId, TopicName,
-    TransactionalId, TxnOffsetCommitRequest,
+    FindCoordinatorRequest, GroupId, InitProducerIdRequest, ProducerId, TopicName, TransactionalId,
+    TxnOffsetCommitRequest,
 };
 use kafka_protocol::protocol::StrBytes;
 use sluice_fetch::TopicPartition;
@@ -138,11 +138,13 @@ impl Txn {
     }
 
     fn producer(&self) -> Result<(i64, i16), ProduceError> {
-        self.lock().producer.ok_or_else(|| ProduceError::Transaction {
-            fatal: false,
-            code: None,
-            message: "init_transactions has not succeeded".into(),
-        })
+        self.lock()
+            .producer
+            .ok_or_else(|| ProduceError::Transaction {
+                fatal: false,
+                code: None,
+                message: "init_transactions has not succeeded".into(),
+            })
     }
 
     fn tid(&self) -> TransactionalId {
