@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use futures_util::FutureExt;
 use sluice::TopicPartition;
 use sluice_integration::unique_name;
 use sluice_produce::{
@@ -17,11 +18,16 @@ use super::harness::{Cluster, LIMIT};
 
 /// A transactional producer for the cluster, initialized.
 async fn transactional(c: &Cluster, id: &str) -> Producer {
+    transactional_lingering(c, id, "1").await
+}
+
+/// As [`transactional`], with `linger.ms`.
+async fn transactional_lingering(c: &Cluster, id: &str, linger: &str) -> Producer {
     let config = ProducerConfig::default()
         .with_pairs([
             ("bootstrap.servers", c.bootstrap().as_str()),
             ("transactional.id", id),
-            ("linger.ms", "1"),
+            ("linger.ms", linger),
             ("retry.backoff.ms", "50"),
             ("request.timeout.ms", "5000"),
         ])
@@ -92,10 +98,18 @@ fn expected(prefixes: &[(&str, usize)]) -> BTreeMap<i32, Vec<String>> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transactions_commit_what_read_committed_then_reads() {
     let c = Cluster::start("fk-txp-commit", 2).await;
-    let p = transactional(&c, &unique_name("fk-txp-commit")).await;
+    let p = transactional_lingering(&c, &unique_name("fk-txp-commit"), "60000").await;
     p.begin_transaction().unwrap();
-    send_all(&c, &p, "c", 10).await;
+    // Not awaited before the commit: it flushes them (linger.ms is long).
+    let futures: Vec<_> = (0..10)
+        .map(|i| p.send(ProducerRecord::new(c.topic.as_str(), format!("c-{i}")).partition(i % 2)))
+        .collect();
     p.commit_transaction().await.expect("commit");
+    for f in futures {
+        f.now_or_never()
+            .expect("answered by the commit")
+            .expect("delivered");
+    }
     assert_eq!(p.transaction_state(), Some(TxnState::Ready));
     // Five records and a commit marker per partition.
     assert_eq!(c.ends(), BTreeMap::from([(0, 6), (1, 6)]));

@@ -130,6 +130,12 @@ impl TransactionState {
         self.expect("send", &[TxnState::InTransaction])
     }
 
+    /// A batch may be produced: in the open transaction, or while the
+    /// commit flushes it (an abort drops what is not yet sent).
+    pub fn check_produce(&self) -> Result<(), ProduceError> {
+        self.expect("produce", &[TxnState::InTransaction, TxnState::Committing])
+    }
+
     /// `commit_transaction` starts (a failed commit may be retried).
     pub fn start_commit(&mut self) -> Result<(), ProduceError> {
         self.expect(
@@ -212,13 +218,17 @@ mod tests {
         t.begin().unwrap();
         assert!(t.begin().is_err(), "nested begin");
         t.check_send().unwrap();
+        t.check_produce().unwrap();
         t.start_commit().unwrap();
         assert_eq!(t.state(), &TxnState::Committing);
+        assert!(t.check_send().is_err(), "no new records while committing");
+        t.check_produce().unwrap();
         t.completed().unwrap();
         assert_eq!(t.state(), &TxnState::Ready);
         assert!(t.completed().is_err(), "completing twice");
         t.begin().unwrap();
         t.start_abort().unwrap();
+        assert!(t.check_produce().is_err(), "an abort drops unsent batches");
         t.completed().unwrap();
         assert_eq!(t.state(), &TxnState::Ready);
     }

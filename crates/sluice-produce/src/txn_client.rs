@@ -257,7 +257,7 @@ impl Txn {
     ) -> Result<(), ProduceError> {
         let new: Vec<TopicPartition> = {
             let inner = self.lock();
-            inner.machine.check_send()?;
+            inner.machine.check_produce()?;
             tps.iter()
                 .filter(|tp| !inner.added.contains(*tp))
                 .cloned()
