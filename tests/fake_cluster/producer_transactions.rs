@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use futures_util::FutureExt;
+use krafka::error::ErrorCode;
+use krafka::testing::{ApiKey, Control};
 use sluice::TopicPartition;
 use sluice_integration::unique_name;
 use sluice_produce::{
@@ -229,5 +231,62 @@ async fn transactions_commit_sent_offsets_only_with_the_transaction() {
         c.broker.committed_offset(&group, &c.topic, 0),
         Some(9),
         "a commit commits the sent offset"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transactions_ride_out_coordinator_errors_and_stop_on_fatal_ones() {
+    let c = Cluster::start("fk-txp-retry", 2).await;
+    c.broker.on_once(ApiKey::InitProducerId, |_| {
+        Control::Error(ErrorCode::ConcurrentTransactions)
+    });
+    c.broker.on_once(ApiKey::AddPartitionsToTxn, |_| {
+        Control::Error(ErrorCode::NotCoordinator)
+    });
+    c.broker.on_once(ApiKey::EndTxn, |_| {
+        Control::Error(ErrorCode::CoordinatorLoadInProgress)
+    });
+    let p = transactional(&c, &unique_name("fk-txp-retry")).await;
+    assert_eq!(
+        c.broker.request_count(ApiKey::InitProducerId),
+        2,
+        "retried once"
+    );
+    p.begin_transaction().unwrap();
+    send_all(&c, &p, "r", 4).await;
+    p.commit_transaction().await.expect("commit");
+    // Each partition joins once, with the other one when they go in one
+    // produce round (the same leader, at once), plus the retry after
+    // NOT_COORDINATOR.
+    let leaders = if c.leader(0) == c.leader(1) { 1 } else { 2 };
+    let adds = c.broker.request_count(ApiKey::AddPartitionsToTxn);
+    assert!(
+        (leaders + 1..=3).contains(&adds),
+        "{adds} AddPartitionsToTxn"
+    );
+    assert_eq!(c.broker.request_count(ApiKey::EndTxn), 2);
+    assert_eq!(read_all(&c, "read_committed").await, expected(&[("r", 4)]));
+
+    // Not authorized for the id: fatal, the producer refuses from then on.
+    c.broker.on_once(ApiKey::AddPartitionsToTxn, |_| {
+        Control::Error(ErrorCode::TransactionalIdAuthorizationFailed)
+    });
+    p.begin_transaction().unwrap();
+    let e = p
+        .send(ProducerRecord::new(c.topic.as_str(), "x").partition(0))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, ProduceError::Transaction { fatal: true, code: Some(code), .. }
+            if code.0 == 53),
+        "{e:?}"
+    );
+    assert!(matches!(
+        p.transaction_state(),
+        Some(TxnState::FatalError(_))
+    ));
+    assert!(
+        p.abort_transaction().await.is_err(),
+        "fatal: not even an abort"
     );
 }
