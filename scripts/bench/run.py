@@ -4,14 +4,15 @@
 usage: run.py [--quick] [--runs N] [--only bench-broker|tansu] [--tansu BOOTSTRAP] [--out DIR]
 
 For every scenario (record size x codec x partitions) and source (the in-memory benchmark broker,
-then tansu), runs sluice, rust-rdkafka and rskafka (target/release/examples/bench_consume) N times
+then tansu), runs sluice, rust-rdkafka, rskafka and krafka (target/release/examples/bench_consume) N times
 each, rotating which client goes first, and reports medians: wall time, records/s, MB/s (value
 bytes), CPU seconds (user+sys, all threads) per million records, and peak RSS. Each run checks it
 read every record exactly once, in order, or the whole benchmark fails.
 
-Prints the table (also written as DIR/table.md, every run in DIR/runs.tsv) and ends with one line
-per scenario:
+Prints the table (also written as DIR/table.md, every run in DIR/runs.tsv) and ends with two lines
+per scenario, sluice against librdkafka and against krafka:
     ratio sluice/rdkafka [bench-broker 100B lz4 8p]: throughput 2.41, cpu-per-record 0.31, rss 0.20
+    ratio sluice/krafka [bench-broker 100B lz4 8p]: throughput 1.83, cpu-per-record 0.45, rss 0.50
 Throughput in the ratio is records over wall time, start-up included (librdkafka takes about 0.5 s
 to its first record, sluice about 0.01 s from the benchmark broker); the table also has "steady"
 records/s from each client's first record on, which is meaningful only when the read lasts well
@@ -27,7 +28,9 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 RELEASE = os.path.join(ROOT, "target", "release")
-CLIENTS = ["sluice", "rdkafka", "rskafka"]
+CLIENTS = ["sluice", "rdkafka", "rskafka", "krafka"]
+# The peers sluice's ratio lines compare it with, one line each per scenario.
+RATIO_PEERS = ["rdkafka", "krafka"]
 # (value bytes, records in a full run); --quick reads a tenth from tansu (which serves ~20 MB/s).
 SIZES = [(100, 1_000_000), (1024, 100_000)]
 CODECS = ["none", "lz4", "zstd"]
@@ -145,10 +148,11 @@ def summarise(rows, out_dir):
                          f"{m['mbps']:.0f} | {m['cpu_m']:.3f} | {rss:.1f} |")
     ratios = []
     for scenario in by:
-        s, k = medians.get((scenario, "sluice")), medians.get((scenario, "rdkafka"))
-        if s and k:
-            ratios.append(f"ratio sluice/rdkafka [{scenario}]: throughput {s['rps'] / k['rps']:.2f}, "
-                          f"cpu-per-record {s['cpu_m'] / k['cpu_m']:.2f}, rss {s['rss'] / k['rss']:.2f}")
+        for peer in RATIO_PEERS:
+            s, k = medians.get((scenario, "sluice")), medians.get((scenario, peer))
+            if s and k:
+                ratios.append(f"ratio sluice/{peer} [{scenario}]: throughput {s['rps'] / k['rps']:.2f}, "
+                              f"cpu-per-record {s['cpu_m'] / k['cpu_m']:.2f}, rss {s['rss'] / k['rss']:.2f}")
     os.makedirs(out_dir, exist_ok=True)
     with open(os.path.join(out_dir, "runs.tsv"), "w") as f:
         keys = ["scenario", "client", "run", "records", "bytes", "wall_s", "first_s", "cpu_s",

@@ -1,6 +1,6 @@
-//! One benchmark consumer, three clients: reads a topic's partitions from
+//! One benchmark consumer, four clients: reads a topic's partitions from
 //! offset 0 until `--records` records have arrived with sluice, rust-rdkafka
-//! (librdkafka) or rskafka, touching every record (value bytes summed,
+//! (librdkafka), rskafka or krafka, touching every record (value bytes summed,
 //! offsets checked to be contiguous per partition), then prints one JSON line
 //! with what it measured about itself:
 //!
@@ -29,6 +29,7 @@ enum Client {
     Sluice,
     Rdkafka,
     Rskafka,
+    Krafka,
 }
 
 /// Read `--records` records of `--topic` from offset 0 and report.
@@ -52,18 +53,19 @@ struct Args {
     /// Give up after this many seconds.
     #[arg(long, default_value_t = 120)]
     timeout_s: u64,
-    /// A configuration key for the client under test (sluice and rdkafka),
-    /// as `key=value` in the Java/librdkafka spelling, e.g. `check.crcs=false`.
-    /// Repeatable.
+    /// A configuration key for the client under test (sluice and rdkafka;
+    /// krafka takes the fetch sizes, `fetch.max.wait.ms` and
+    /// `max.poll.records`), as `key=value` in the Java/librdkafka spelling,
+    /// e.g. `check.crcs=false`. Repeatable.
     #[arg(long = "set", value_parser = parse_key_value)]
     settings: Vec<(String, String)>,
-    /// A slow application (sluice and rdkafka): after the first records it
+    /// A slow application (sluice, rdkafka and krafka): after the first records it
     /// stops polling for this many milliseconds (the client's own tasks and
     /// threads go on), then goes on. For `scripts/bench/slow_app.py`.
     #[arg(long, default_value_t = 0)]
     stall_ms: u64,
-    /// A slow application: after each batch of records (a poll for sluice,
-    /// 500 messages for rdkafka) it works this many milliseconds.
+    /// A slow application: after each batch of records (a poll for sluice
+    /// and krafka, 500 messages for rdkafka) it works this many milliseconds.
     #[arg(long, default_value_t = 0)]
     work_ms: u64,
 }
@@ -124,6 +126,7 @@ fn main() {
         Client::Sluice => runtime().block_on(sluice_read(&args, deadline)),
         Client::Rdkafka => rdkafka_read(&args, deadline),
         Client::Rskafka => runtime().block_on(rskafka_read(&args, deadline)),
+        Client::Krafka => runtime().block_on(krafka_read(&args, deadline)),
     };
     let wall = start.elapsed().as_secs_f64();
     match result {
@@ -289,6 +292,67 @@ async fn rskafka_read(args: &Args, deadline: Instant) -> Result<Tally, String> {
         };
     }
     Ok(total)
+}
+
+/// krafka: a consumer without a group, every partition assigned, reset to
+/// the earliest offset, default configuration otherwise (it always checks
+/// CRCs; it has no `check.crcs`).
+async fn krafka_read(args: &Args, deadline: Instant) -> Result<Tally, String> {
+    use krafka::Kafka;
+    use krafka::consumer::AutoOffsetReset;
+    let kafka = Kafka::builder(args.bootstrap.as_str())
+        .connect()
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut builder = kafka
+        .consumer_without_group()
+        .auto_offset_reset(AutoOffsetReset::Earliest)
+        .enable_auto_commit(false)
+        // KIP-714 client telemetry: neither broker serves it, and no other
+        // client here pushes metrics.
+        .metrics_push(false);
+    for (key, value) in &args.settings {
+        let number = || -> Result<i32, String> {
+            value
+                .parse()
+                .map_err(|_| format!("{key}={value}: not a number"))
+        };
+        builder = match key.as_str() {
+            "fetch.min.bytes" => builder.fetch_min_bytes(number()?),
+            "fetch.max.bytes" => builder.fetch_max_bytes(number()?),
+            "max.partition.fetch.bytes" => builder.max_partition_fetch_bytes(number()?),
+            "max.poll.records" => builder.max_poll_records(number()?),
+            "fetch.max.wait.ms" => {
+                builder.fetch_max_wait(Duration::from_millis(number()?.max(0) as u64))
+            }
+            _ => return Err(format!("krafka: no setting {key} here")),
+        };
+    }
+    let consumer = builder.build().await.map_err(|e| e.to_string())?;
+    consumer
+        .assign(&args.topic, (0..args.partitions).collect())
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut tally = Tally::default();
+    let mut stalled = false;
+    while tally.records < args.records && Instant::now() < deadline {
+        let records = consumer
+            .poll(Duration::from_millis(500))
+            .await
+            .map_err(|e| e.to_string())?;
+        for r in &records {
+            tally.add(
+                r.partition,
+                r.offset,
+                r.value.as_ref().map_or(0, |v| v.len()),
+            )?;
+        }
+        let pause = args.pause(&tally, &mut stalled);
+        if !records.is_empty() && !pause.is_zero() {
+            tokio::time::sleep(pause).await;
+        }
+    }
+    Ok(tally)
 }
 
 /// CPU seconds (user+system, every thread, exited ones too) of this

@@ -1,5 +1,5 @@
 //! The benchmark broker is only worth its numbers if every client reads all
-//! of it correctly: librdkafka (rust-rdkafka), rskafka and sluice each read
+//! of it correctly: librdkafka (rust-rdkafka), rskafka, krafka and sluice each read
 //! every record of a two-partition topic, offsets contiguous, values the
 //! right size, for each codec scripts/bench.sh uses.
 
@@ -113,6 +113,39 @@ async fn rskafka_reads(bootstrap: String) -> Seen {
     seen
 }
 
+async fn krafka_reads(bootstrap: String) -> Seen {
+    use krafka::Kafka;
+    use krafka::consumer::AutoOffsetReset;
+    let kafka = Kafka::builder(bootstrap).connect().await.unwrap();
+    let consumer = kafka
+        .consumer_without_group()
+        .auto_offset_reset(AutoOffsetReset::Earliest)
+        .metrics_push(false)
+        // Small fetches, so reads span many requests and batch boundaries.
+        .max_partition_fetch_bytes(50_000)
+        .build()
+        .await
+        .unwrap();
+    consumer
+        .assign(TOPIC, (0..PARTITIONS).collect())
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut seen = Seen::default();
+    while seen.records < RECORDS {
+        assert!(
+            Instant::now() < deadline,
+            "krafka read only {}",
+            seen.records
+        );
+        for r in consumer.poll(Duration::from_millis(200)).await.unwrap() {
+            let len = r.value.as_ref().map_or(0, |v| v.len());
+            seen.add("krafka", r.partition, r.offset, len);
+        }
+    }
+    seen
+}
+
 async fn sluice_reads(bootstrap: String) -> Seen {
     use sluice::{Consumer, ConsumerConfig, OffsetReset, TopicPartition};
     let config = ConsumerConfig::builder()
@@ -144,7 +177,7 @@ async fn sluice_reads(bootstrap: String) -> Seen {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn librdkafka_rskafka_and_sluice_read_every_record_in_every_codec() {
+async fn librdkafka_rskafka_krafka_and_sluice_read_every_record_in_every_codec() {
     for codec in [Compression::None, Compression::Lz4, Compression::Zstd] {
         let broker = BenchBroker::start(set(codec), "127.0.0.1:0").await.unwrap();
         let addr = broker.addr();
@@ -156,6 +189,9 @@ async fn librdkafka_rskafka_and_sluice_read_every_record_in_every_codec() {
         rskafka_reads(addr.clone())
             .await
             .check(&format!("rskafka {codec}"));
+        krafka_reads(addr.clone())
+            .await
+            .check(&format!("krafka {codec}"));
         sluice_reads(addr).await.check(&format!("sluice {codec}"));
     }
 }
