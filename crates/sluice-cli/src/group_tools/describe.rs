@@ -9,16 +9,8 @@ use sluice_fetch::{FetchClient, TopicPartition};
 use sluice_group::admin::view_group;
 
 use super::{Result, exists};
+use crate::lag::{Row, print_rows, ratio};
 use crate::watermarks::high_watermarks;
-
-/// One partition's row: committed offset, high watermark, lag, owner.
-struct Row {
-    tp: TopicPartition,
-    committed: Option<i64>,
-    end: Option<i64>,
-    lag: Option<i64>,
-    owner: Option<String>,
-}
 
 fn dash(s: &str) -> &str {
     if s.is_empty() { "-" } else { s }
@@ -59,19 +51,8 @@ pub(super) async fn run(mut client: FetchClient, group: &str, json: bool) -> Res
         .map(|tp| {
             let committed = view.committed.get(&tp).cloned().flatten().map(|o| o.offset);
             let end = ends.get(&tp).copied();
-            let lag = match (committed, end) {
-                (Some(c), Some(e)) => Some((e - c).max(0)),
-                (None, Some(e)) => Some(e), // nothing committed: all of it
-                _ => None,
-            };
             let owner = owners.get(&tp).cloned();
-            Row {
-                tp,
-                committed,
-                end,
-                lag,
-                owner,
-            }
+            Row::new(tp, committed, end, owner)
         })
         .collect();
     let total_lag: i64 = rows.iter().filter_map(|r| r.lag).sum();
@@ -96,7 +77,7 @@ pub(super) async fn run(mut client: FetchClient, group: &str, json: bool) -> Res
             "total_lag": total_lag,
             "partitions": rows.iter().map(|r| json!({
                 "topic": &*r.tp.topic, "partition": r.tp.partition, "committed": r.committed,
-                "high_watermark": r.end, "lag": r.lag, "owner": r.owner,
+                "high_watermark": r.high_watermark, "lag": r.lag, "owner": r.owner,
             })).collect::<Vec<_>>(),
         });
         writeln!(out, "{doc}")?;
@@ -110,8 +91,7 @@ pub(super) async fn run(mut client: FetchClient, group: &str, json: bool) -> Res
         dash(&m.protocol),
         m.members.len(),
         if m.members.len() == 1 { "" } else { "s" },
-        m.members_per_partition
-            .map_or("-".to_string(), |r| format!("{r:.2}")),
+        ratio(m),
     )?;
     if !m.members.is_empty() {
         writeln!(out)?;
@@ -132,24 +112,5 @@ pub(super) async fn run(mut client: FetchClient, group: &str, json: bool) -> Res
         }
     }
     writeln!(out)?;
-    let dashed = |v: Option<i64>| v.map_or("-".to_string(), |v| v.to_string());
-    writeln!(
-        out,
-        "{:<32} {:>9} {:>12} {:>14} {:>10}  OWNER",
-        "TOPIC", "PARTITION", "COMMITTED", "HIGH-WATERMARK", "LAG"
-    )?;
-    for r in &rows {
-        writeln!(
-            out,
-            "{:<32} {:>9} {:>12} {:>14} {:>10}  {}",
-            &*r.tp.topic,
-            r.tp.partition,
-            dashed(r.committed),
-            dashed(r.end),
-            dashed(r.lag),
-            r.owner.as_deref().unwrap_or("-"),
-        )?;
-    }
-    writeln!(out, "total lag {total_lag}")?;
-    Ok(())
+    print_rows(&mut out, &rows)
 }

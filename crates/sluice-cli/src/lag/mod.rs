@@ -253,12 +253,22 @@ fn print_table(
         m.partitions,
         ratio(m),
     )?;
+    print_rows(out, &snapshot.rows)
+}
+
+/// The partition table (topic, partition, committed, high watermark, lag,
+/// owner) and the total lag line, as `sluice lag` and `sluice group
+/// describe` print them.
+pub(crate) fn print_rows(
+    out: &mut impl Write,
+    rows: &[Row],
+) -> Result<(), Box<dyn std::error::Error>> {
     writeln!(
         out,
         "{:<32} {:>9} {:>12} {:>14} {:>10}  OWNER",
         "TOPIC", "PARTITION", "COMMITTED", "HIGH-WATERMARK", "LAG"
     )?;
-    for r in &snapshot.rows {
+    for r in rows {
         writeln!(
             out,
             "{:<32} {:>9} {:>12} {:>14} {:>10}  {}",
@@ -270,7 +280,8 @@ fn print_table(
             r.owner.as_deref().unwrap_or("-"),
         )?;
     }
-    writeln!(out, "total lag {}", snapshot.total_lag())?;
+    let total: i64 = rows.iter().filter_map(|r| r.lag).sum();
+    writeln!(out, "total lag {total}")?;
     Ok(())
 }
 
