@@ -8,13 +8,14 @@ mod roundrobin;
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
 
+use bytes::Bytes;
 use sluice_fetch::TopicPartition;
 
 pub use range::RangeAssignor;
 pub use roundrobin::RoundRobinAssignor;
 
 /// One member's subscription, as the leader sees it in JoinGroup.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Member {
     /// The broker-assigned member id.
     pub member_id: String,
@@ -22,6 +23,22 @@ pub struct Member {
     pub group_instance_id: Option<String>,
     /// The topics it subscribes to.
     pub topics: Vec<String>,
+    /// The partitions it says it owns (subscription v1+, or the sticky
+    /// assignor's user data for members that only send v0).
+    pub owned_partitions: Vec<TopicPartition>,
+    /// The generation in which it owned them (subscription v2+ or the
+    /// assignor's user data; -1 when unknown).
+    pub generation: i32,
+    /// The assignor's opaque user data from the subscription.
+    pub user_data: Option<Bytes>,
+    /// The member's rack (subscription v3+).
+    pub rack_id: Option<String>,
+}
+
+impl Default for Member {
+    fn default() -> Self {
+        Member::new("", &[])
+    }
 }
 
 impl Member {
@@ -31,6 +48,10 @@ impl Member {
             member_id: member_id.to_string(),
             group_instance_id: None,
             topics: topics.iter().map(|t| t.to_string()).collect(),
+            owned_partitions: Vec::new(),
+            generation: -1,
+            user_data: None,
+            rack_id: None,
         }
     }
 
@@ -53,10 +74,34 @@ fn member_order(a: &Member, b: &Member) -> Ordering {
 /// Member id to assigned partitions; every member appears, maybe with none.
 pub type Assignment = BTreeMap<String, Vec<TopicPartition>>;
 
+/// How members give partitions up in a rebalance (Java's
+/// `ConsumerPartitionAssignor.RebalanceProtocol`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum RebalanceProtocol {
+    /// Every member revokes everything before it rejoins.
+    Eager,
+    /// KIP-429: members keep their partitions through the rebalance and give
+    /// up only those the assignment moves, in a second round.
+    Cooperative,
+}
+
 /// A partition assignment strategy.
 pub trait Assignor: Send + Sync + std::fmt::Debug {
     /// The protocol name members advertise (`range`, `roundrobin`).
     fn name(&self) -> &'static str;
+
+    /// The rebalance protocols this assignor supports. A member uses the
+    /// newest protocol every one of its configured assignors supports, as
+    /// the Java client does (so `[cooperative-sticky, range]` is eager).
+    fn supported_protocols(&self) -> &'static [RebalanceProtocol] {
+        &[RebalanceProtocol::Eager]
+    }
+
+    /// The user data this member puts in its subscription for this
+    /// assignor, given what it owns and the generation it owned it in.
+    fn subscription_user_data(&self, _owned: &[TopicPartition], _generation: i32) -> Option<Bytes> {
+        None
+    }
 
     /// Splits the partitions of each topic (`topic -> partition count`;
     /// topics missing here are skipped) among `members`.
