@@ -82,7 +82,8 @@ impl<'a, 'g> Builder<'a, 'g> {
                     .sum()
             })
             .collect();
-        let mut sorted_topics: Vec<(&Arc<str>, i32)> = topics.iter().map(|(t, &c)| (t, c)).collect();
+        let mut sorted_topics: Vec<(&Arc<str>, i32)> =
+            topics.iter().map(|(t, &c)| (t, c)).collect();
         sorted_topics.sort_by(|a, b| {
             topic_members[a.0]
                 .len()
@@ -192,7 +193,9 @@ impl<'a, 'g> Builder<'a, 'g> {
             .collect();
         for member in 0..self.group.len() {
             let participates = self.current[member].len() < self.max_size[member]
-                || self.current[member].iter().any(|tp| movable(self, &tp.topic));
+                || self.current[member]
+                    .iter()
+                    .any(|tp| movable(self, &tp.topic));
             if !participates {
                 self.sorted.remove(&self.key(member));
                 self.active[member] = false;
@@ -205,7 +208,10 @@ impl<'a, 'g> Builder<'a, 'g> {
             self.perform_reassignments(&unassigned);
         }
         let performed = self.perform_reassignments(&reassignable);
-        if !initializing && performed && self.balance_score(&self.current) >= self.balance_score(&before) {
+        if !initializing
+            && performed
+            && self.balance_score(&self.current) >= self.balance_score(&before)
+        {
             self.current = before;
             self.owner = before_owner;
         }
@@ -258,13 +264,12 @@ impl<'a, 'g> Builder<'a, 'g> {
                 let partitions = self.topics.get(topic).copied().unwrap_or(0);
                 for p in 0..partitions {
                     let tp = TopicPartition::new(topic.clone(), p);
-                    match self.owner.get(&tp) {
-                        Some(&other) if other != member && self.active[other] => {
-                            if count + 1 < self.current[other].len() {
-                                return false;
-                            }
-                        }
-                        _ => {}
+                    if let Some(&other) = self.owner.get(&tp)
+                        && other != member
+                        && self.active[other]
+                        && count + 1 < self.current[other].len()
+                    {
+                        return false;
                     }
                 }
             }
@@ -351,6 +356,9 @@ impl<'a, 'g> Builder<'a, 'g> {
     }
 }
 
+/// (from, to) to the partitions of one topic that moved so.
+type PairMovements = HashMap<(usize, usize), BTreeSet<TopicPartition>>;
+
 /// Java's `PartitionMovements`: where each moved partition came from, so a
 /// later move in the opposite direction between the same two members moves
 /// the same partition back instead of another one of the topic.
@@ -359,7 +367,7 @@ struct Movements {
     /// Partition to (first owner, current owner).
     by_partition: HashMap<TopicPartition, (usize, usize)>,
     /// Topic to (from, to) to the partitions that moved so.
-    by_topic: HashMap<Arc<str>, HashMap<(usize, usize), BTreeSet<TopicPartition>>>,
+    by_topic: HashMap<Arc<str>, PairMovements>,
 }
 
 impl Movements {
@@ -404,7 +412,10 @@ impl Movements {
         let Some(topic) = self.by_topic.get(&tp.topic) else {
             return tp.clone();
         };
-        let from = self.by_partition.get(tp).map_or(from, |&(origin, _)| origin);
+        let from = self
+            .by_partition
+            .get(tp)
+            .map_or(from, |&(origin, _)| origin);
         topic
             .get(&(to, from))
             .and_then(|set| set.first())
