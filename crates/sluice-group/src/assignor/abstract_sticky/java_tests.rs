@@ -454,6 +454,68 @@ fn sticky_assignor_javadoc_example_2() {
     assert_eq!(got(&out, "C2"), tps(&["t2-0", "t2-1", "t2-2"]));
 }
 
+/// The Java `StickyAssignor` Javadoc's "Example 1": three members on four
+/// two-partition topics, then C1 leaves and no partition of C0 or C2 moves.
+/// (The Javadoc's second assignment predates the constrained path, which
+/// hands C1's partitions out in topic order; what stays put is the same.)
+#[test]
+fn sticky_assignor_javadoc_example_1() {
+    let all = ["t0", "t1", "t2", "t3"];
+    let topics = [("t0", 2), ("t1", 2), ("t2", 2), ("t3", 2)];
+    let members = [sub("C0", &all), sub("C1", &all), sub("C2", &all)];
+    let out = run(&topics, &members);
+    assert_eq!(got(&out, "C0"), tps(&["t0-0", "t1-1", "t3-0"]));
+    assert_eq!(got(&out, "C1"), tps(&["t0-1", "t2-0", "t3-1"]));
+    assert_eq!(got(&out, "C2"), tps(&["t1-0", "t2-1"]));
+    let rest = resubscribe(
+        &[members[0].clone(), members[2].clone()],
+        &out.assignment,
+        GENERATION,
+    );
+    let out = run(&topics, &rest);
+    assert_eq!(got(&out, "C0"), tps(&["t0-0", "t1-1", "t3-0", "t0-1"]));
+    assert_eq!(got(&out, "C2"), tps(&["t1-0", "t2-1", "t2-0", "t3-1"]));
+    assert_eq!(out.transferring, moved(&[]));
+}
+
+/// Not a Java port: a member sending a v0 subscription (as librdkafka and
+/// old Java clients do for `sticky`) says what it owned only in its user
+/// data; decoded as membership decodes it, the sticky assignor reads it.
+#[test]
+fn v0_subscription_with_sticky_user_data() {
+    use crate::protocol::Subscription;
+    let owned = tps(&["topic-1", "topic-2"]);
+    let wire = Subscription {
+        topics: vec!["topic".into()],
+        user_data: StickyAssignor.subscription_user_data(&owned, 4),
+        generation_id: -1,
+        ..Default::default()
+    }
+    .encode(0)
+    .unwrap();
+    let s = Subscription::decode(&wire).unwrap();
+    let member = Member {
+        owned_partitions: s.owned_partitions,
+        generation: s.generation_id,
+        user_data: s.user_data,
+        ..Member::new("consumer2", &["topic"])
+    };
+    assert_eq!(member.generation, -1);
+    assert_eq!(
+        StickyAssignor::member_data(&member),
+        MemberData {
+            partitions: owned.clone(),
+            generation: Some(4)
+        }
+    );
+    let a = StickyAssignor.assign(
+        &counts(&[("topic", 4)]),
+        &[sub("consumer1", &["topic"]), member],
+    );
+    assert_eq!(a["consumer2"], owned);
+    assert_eq!(a["consumer1"], tps(&["topic-0", "topic-3"]));
+}
+
 /// StickyAssignorTest.testMemberData: v0 subscriptions carry owned
 /// partitions and generation only in the user data; v1 and v2 as well.
 #[test]

@@ -171,8 +171,43 @@ fn resubscribe(members: &[Member], assignment: &Assignment) -> Vec<Member> {
         .collect()
 }
 
+/// A case where members also claim random extra partitions, so claims
+/// overlap, in random generations.
+fn conflicting_case() -> impl Strategy<Value = Case> {
+    case(false, None)
+        .prop_flat_map(|case| {
+            let total: usize = case.topics.values().map(|&c| c as usize).sum();
+            let n = case.members.len();
+            (
+                Just(case),
+                prop::collection::vec(prop::collection::vec(0..total.max(1), 0..4), n),
+            )
+        })
+        .prop_map(|(mut case, extra)| {
+            let all: Vec<TopicPartition> = case
+                .topics
+                .iter()
+                .flat_map(|(t, &c)| (0..c).map(move |p| TopicPartition::new(t.as_str(), p)))
+                .collect();
+            for (member, picks) in case.members.iter_mut().zip(extra) {
+                member
+                    .owned_partitions
+                    .extend(picks.into_iter().filter_map(|i| all.get(i).cloned()));
+            }
+            case
+        })
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(400))]
+    #![proptest_config(ProptestConfig::with_cases(1000))]
+
+    #[test]
+    fn overlapping_claims_still_give_a_valid_balanced_assignment(case in conflicting_case()) {
+        let a = StickyAssignor.assign(&case.topics, &case.members);
+        verify_validity_and_balance(&case.topics, &case.members, &a);
+        let c = CooperativeStickyAssignor.assign(&case.topics, &case.members);
+        verify_validity(&case.topics, &case.members, &c, false);
+    }
 
     #[test]
     fn sticky_is_valid_and_balanced(case in case(false, None)) {
