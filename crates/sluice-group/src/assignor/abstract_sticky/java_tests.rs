@@ -732,3 +732,127 @@ fn static_member_restart_keeps_its_partitions() {
     assert_eq!(got(&out, "b"), tps(&["topic-2", "topic-3"]));
     assert_eq!(out.transferring, moved(&[]));
 }
+
+fn contains_all(haystack: &[TopicPartition], needles: &[TopicPartition]) -> bool {
+    needles.iter().all(|tp| haystack.contains(tp))
+}
+
+/// StickyAssignorTest.testAssignmentWithMultipleGenerations1, both with
+/// equal subscriptions (constrained path) and without (general path).
+#[test]
+fn test_assignment_with_multiple_generations1() {
+    for all_equal in [true, false] {
+        let all = ["topic", "topic2"];
+        let c2_topics: &[&str] = if all_equal { &all } else { &["topic"] };
+        let topics = [("topic", 6), ("topic2", 6)];
+        let out = run(
+            &topics,
+            &[
+                sub("consumer1", &all),
+                sub("consumer2", c2_topics),
+                sub("consumer3", &all),
+            ],
+        );
+        let r1: Vec<Vec<TopicPartition>> = ["consumer1", "consumer2", "consumer3"]
+            .iter()
+            .map(|c| got(&out, c).to_vec())
+            .collect();
+        assert!(r1.iter().all(|p| p.len() == 4), "{all_equal}: {r1:?}");
+
+        let out = run(
+            &topics,
+            &[
+                Member {
+                    owned_partitions: r1[0].clone(),
+                    generation: GENERATION,
+                    ..sub("consumer1", &all)
+                },
+                Member {
+                    owned_partitions: r1[1].clone(),
+                    generation: GENERATION,
+                    ..sub("consumer2", c2_topics)
+                },
+            ],
+        );
+        let (r2p1, r2p2) = (
+            got(&out, "consumer1").to_vec(),
+            got(&out, "consumer2").to_vec(),
+        );
+        assert!(r2p1.len() == 6 && r2p2.len() == 6, "{all_equal}");
+        if all_equal {
+            assert!(contains_all(&r2p1, &r1[0]));
+        }
+        assert!(contains_all(&r2p2, &r1[1]), "{all_equal}");
+        assert!(r2p2.iter().any(|tp| r1[2].contains(tp)), "{all_equal}");
+
+        // consumer1 leaves; consumer3 comes back claiming its generation-1
+        // partitions, some of which consumer2 holds in generation 2.
+        let out = run(
+            &topics,
+            &[
+                Member {
+                    owned_partitions: r2p2.clone(),
+                    generation: 2,
+                    ..sub("consumer2", c2_topics)
+                },
+                Member {
+                    owned_partitions: r1[2].clone(),
+                    generation: 1,
+                    ..sub("consumer3", &all)
+                },
+            ],
+        );
+        let (r3p2, r3p3) = (got(&out, "consumer2"), got(&out, "consumer3"));
+        assert!(r3p2.len() == 6 && r3p3.len() == 6, "{all_equal}");
+        assert!(!r3p2.iter().any(|tp| r3p3.contains(tp)));
+    }
+}
+
+/// StickyAssignorTest.testAssignmentWithConflictingPreviousGenerations.
+#[test]
+fn test_assignment_with_conflicting_previous_generations() {
+    for all_equal in [true, false] {
+        let all = ["topic", "topic2", "topic3"];
+        let c1_topics: &[&str] = if all_equal { &all } else { &["topic"] };
+        let c2_topics: &[&str] = if all_equal {
+            &all
+        } else {
+            &["topic", "topic2"]
+        };
+        let c1_owned: &[&str] = if all_equal {
+            &[
+                "topic-0", "topic-1", "topic-2", "topic2-2", "topic2-3", "topic3-0",
+            ]
+        } else {
+            &["topic-0", "topic-1", "topic-2", "topic-3"]
+        };
+        let c2_owned = [
+            "topic-0", "topic-1", "topic2-0", "topic2-1", "topic2-2", "topic2-3",
+        ];
+        let c3_owned = [
+            "topic-2", "topic-3", "topic3-0", "topic3-1", "topic3-2", "topic3-3",
+        ];
+        let members = [
+            v2("consumer1", c1_topics, c1_owned, 1),
+            v2("consumer2", c2_topics, &c2_owned, 2),
+            v2("consumer3", &all, &c3_owned, 2),
+        ];
+        let out = run(&[("topic", 4), ("topic2", 4), ("topic3", 4)], &members);
+        for c in ["consumer1", "consumer2", "consumer3"] {
+            assert_eq!(
+                got(&out, c).len(),
+                4,
+                "{all_equal} {c}: {:?}",
+                out.assignment
+            );
+        }
+        assert!(
+            contains_all(&tps(&c2_owned), got(&out, "consumer2")),
+            "{all_equal}"
+        );
+        assert!(
+            contains_all(&tps(&c3_owned), got(&out, "consumer3")),
+            "{all_equal}"
+        );
+    }
+}
