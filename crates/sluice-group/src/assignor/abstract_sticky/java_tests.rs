@@ -1,5 +1,5 @@
-//! Cases ported from the Java client's `AbstractStickyAssignorTest`,
-//! `StickyAssignorTest` and `CooperativeStickyAssignorTest`, each named
+//! Cases ported from the Java client's `AbstractStickyAssignorTest` and
+//! `StickyAssignorTest` (cooperative ones in `cooperative_tests`), each named
 //! after the Java test, with the assignments and
 //! `partitionsTransferringOwnership` it asserts. Member and topic names are
 //! the Java tests' own: tie-breaks depend on them.
@@ -11,31 +11,31 @@ use sluice_fetch::TopicPartition;
 
 use super::prop_tests::verify_validity_and_balance;
 use super::{MemberData, Outcome, assign, user_data};
-use crate::assignor::{Assignment, Assignor, CooperativeStickyAssignor, Member, StickyAssignor};
+use crate::assignor::{Assignment, Assignor, Member, StickyAssignor};
 
-const GENERATION: i32 = 1;
+pub(super) const GENERATION: i32 = 1;
 
-fn tp(s: &str) -> TopicPartition {
+pub(super) fn tp(s: &str) -> TopicPartition {
     let (t, p) = s.rsplit_once('-').expect("topic-partition");
     TopicPartition::new(t, p.parse().expect("partition"))
 }
 
-fn tps(list: &[&str]) -> Vec<TopicPartition> {
+pub(super) fn tps(list: &[&str]) -> Vec<TopicPartition> {
     list.iter().map(|s| tp(s)).collect()
 }
 
-fn counts(list: &[(&str, i32)]) -> BTreeMap<String, i32> {
+pub(super) fn counts(list: &[(&str, i32)]) -> BTreeMap<String, i32> {
     list.iter().map(|(t, n)| (t.to_string(), *n)).collect()
 }
 
 /// Java's `subscription(topics, i)`: nothing owned.
-fn sub(id: &str, topics: &[&str]) -> Member {
+pub(super) fn sub(id: &str, topics: &[&str]) -> Member {
     Member::new(id, topics)
 }
 
 /// Java's `buildSubscriptionV2Above`: owned partitions and generation in
 /// the subscription itself.
-fn v2(id: &str, topics: &[&str], owned: &[&str], generation: i32) -> Member {
+pub(super) fn v2(id: &str, topics: &[&str], owned: &[&str], generation: i32) -> Member {
     Member {
         owned_partitions: tps(owned),
         generation,
@@ -64,7 +64,11 @@ fn moved(pairs: &[(&str, &str)]) -> Option<BTreeMap<TopicPartition, String>> {
 }
 
 /// Members re-subscribing with what `assignment` gave them.
-fn resubscribe(members: &[Member], assignment: &Assignment, generation: i32) -> Vec<Member> {
+pub(super) fn resubscribe(
+    members: &[Member],
+    assignment: &Assignment,
+    generation: i32,
+) -> Vec<Member> {
     members
         .iter()
         .map(|m| Member {
@@ -559,159 +563,6 @@ fn test_member_data_sticky() {
             .unwrap(),
         user_data::encode_sticky(&tps(&["t-0"]), 3)
     );
-}
-
-// CooperativeStickyAssignorTest.
-
-fn cooperative(topics: &[(&str, i32)], members: &[Member]) -> Assignment {
-    CooperativeStickyAssignor.assign(&counts(topics), members)
-}
-
-#[test]
-fn test_encode_and_decode_generation() {
-    for generation in [-1, 10] {
-        let member = Member {
-            user_data: CooperativeStickyAssignor.subscription_user_data(&[], generation),
-            ..Member::new("c", &["topic"])
-        };
-        assert_eq!(
-            CooperativeStickyAssignor::member_data(&member).generation,
-            Some(generation)
-        );
-    }
-}
-
-#[test]
-fn test_decode_generation() {
-    let member = Member::new("c", &["topic"]);
-    assert_eq!(
-        CooperativeStickyAssignor::member_data(&member).generation,
-        None
-    );
-}
-
-#[test]
-fn test_member_data_with_inconsistent_data() {
-    // v1: owned partitions in the subscription, generation only in user data.
-    let member = Member {
-        owned_partitions: tps(&["topic-0"]),
-        user_data: CooperativeStickyAssignor.subscription_user_data(&tps(&["topic-1"]), GENERATION),
-        ..Member::new("c", &["topic"])
-    };
-    let data = CooperativeStickyAssignor::member_data(&member);
-    assert_eq!(data.partitions, tps(&["topic-0"]));
-    assert_eq!(data.generation, Some(GENERATION));
-}
-
-#[test]
-fn test_member_data_with_empty_partitions_and_higher_generation() {
-    let member = Member {
-        generation: GENERATION,
-        user_data: CooperativeStickyAssignor
-            .subscription_user_data(&tps(&["topic1-0"]), GENERATION - 1),
-        ..Member::new("c", &["topic"])
-    };
-    let data = CooperativeStickyAssignor::member_data(&member);
-    assert_eq!(data.partitions, Vec::new());
-    assert_eq!(data.generation, Some(GENERATION));
-}
-
-#[test]
-fn test_all_consumers_have_owned_partition_invalidated_when_claimed_by_multiple_consumers_in_same_generation_with_equal_partitions_per_consumer()
- {
-    let members = [
-        v2("consumer1", &["topic"], &["topic-0", "topic-1"], GENERATION),
-        v2("consumer2", &["topic"], &["topic-0", "topic-2"], GENERATION),
-        v2("consumer3", &["topic"], &[], GENERATION),
-    ];
-    let a = cooperative(&[("topic", 3)], &members);
-    assert_eq!(a["consumer1"], tps(&["topic-1"]));
-    assert_eq!(a["consumer2"], tps(&["topic-2"]));
-    // topic-0 must be revoked by both before anyone gets it.
-    assert!(a["consumer3"].is_empty());
-}
-
-#[test]
-fn test_all_consumers_have_owned_partition_invalidated_when_claimed_by_multiple_consumers_in_same_generation_with_unequal_partitions_per_consumer()
- {
-    let members = [
-        v2("consumer1", &["topic"], &["topic-0", "topic-1"], GENERATION),
-        v2("consumer2", &["topic"], &["topic-0", "topic-2"], GENERATION),
-        v2("consumer3", &["topic"], &[], GENERATION),
-    ];
-    let a = cooperative(&[("topic", 4)], &members);
-    assert_eq!(a["consumer1"], tps(&["topic-1", "topic-3"]));
-    assert_eq!(a["consumer2"], tps(&["topic-2"]));
-    assert!(a["consumer3"].is_empty());
-}
-
-#[test]
-fn test_assignor_with_old_version_subscriptions() {
-    // consumer1 and consumer2 send v1: owned partitions, generation in user data.
-    let v1 = |id: &str, owned: &[&str]| Member {
-        owned_partitions: tps(owned),
-        user_data: CooperativeStickyAssignor.subscription_user_data(&[], GENERATION),
-        ..Member::new(id, &["topic1"])
-    };
-    let members = [
-        v1("consumer1", &["topic1-0"]),
-        v1("consumer2", &["topic1-1"]),
-        v2("consumer3", &["topic1"], &[], GENERATION),
-    ];
-    let a = cooperative(&[("topic1", 3)], &members);
-    assert_eq!(a["consumer1"], tps(&["topic1-0"]));
-    assert_eq!(a["consumer2"], tps(&["topic1-1"]));
-    assert_eq!(a["consumer3"], tps(&["topic1-2"]));
-}
-
-/// testAddRemoveConsumerOneTopic as the cooperative assignor runs it: the
-/// moving partition is withheld in the first round and handed over in the
-/// follow-up rebalance, after its old owner revoked it.
-#[test]
-fn test_add_remove_consumer_one_topic_cooperative() {
-    let members = [
-        v2(
-            "consumer1",
-            &["topic"],
-            &["topic-0", "topic-1", "topic-2"],
-            GENERATION,
-        ),
-        v2("consumer2", &["topic"], &[], GENERATION),
-    ];
-    let first = cooperative(&[("topic", 3)], &members);
-    assert_eq!(first["consumer1"], tps(&["topic-0", "topic-1"]));
-    assert!(first["consumer2"].is_empty());
-    let second = cooperative(
-        &[("topic", 3)],
-        &resubscribe(&members, &first, GENERATION + 1),
-    );
-    assert_eq!(second["consumer1"], tps(&["topic-0", "topic-1"]));
-    assert_eq!(second["consumer2"], tps(&["topic-2"]));
-}
-
-/// General path (uneven subscriptions) under cooperative-sticky: what moves
-/// is computed from owned vs assigned and withheld.
-#[test]
-fn cooperative_general_path_withholds_moving_partitions() {
-    let members = [
-        v2(
-            "consumer1",
-            &["topic1", "topic2"],
-            &["topic1-0", "topic1-1", "topic1-2", "topic2-0"],
-            GENERATION,
-        ),
-        v2("consumer2", &["topic1"], &[], GENERATION),
-    ];
-    let first = cooperative(&[("topic1", 3), ("topic2", 1)], &members);
-    // Balance wants consumer2 to take two of topic1; they are revoked first.
-    assert_eq!(first["consumer1"].len(), 2);
-    assert!(first["consumer2"].is_empty());
-    let second = cooperative(
-        &[("topic1", 3), ("topic2", 1)],
-        &resubscribe(&members, &first, GENERATION + 1),
-    );
-    assert_eq!(second["consumer1"], first["consumer1"]);
-    assert_eq!(second["consumer2"].len(), 2);
 }
 
 /// Not a Java port: a static member restarting gets a new member id but
