@@ -16,6 +16,10 @@ use sluice_fetch::record::ConsumerRecord;
 
 use crate::error::BatchError;
 
+mod fields;
+
+pub use fields::{Field, Paths, extract};
+
 /// A computation a batch can run, parsed from its spec.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Computation {
@@ -111,24 +115,6 @@ pub fn field<'a>(value: &'a Value, path: &str) -> Option<&'a Value> {
     path.split('.').try_fold(value, |v, part| v.get(part))
 }
 
-/// A field as a number (JSON numbers, and strings holding one).
-fn number(value: &Value, path: &str) -> Option<f64> {
-    match field(value, path)? {
-        Value::Number(n) => n.as_f64(),
-        Value::String(s) => s.parse().ok(),
-        _ => None,
-    }
-}
-
-/// A field as a grouping key: strings as they are, other values as JSON.
-fn key_of(value: &Value, path: &str) -> Option<String> {
-    match field(value, path)? {
-        Value::String(s) => Some(s.clone()),
-        Value::Null => None,
-        other => Some(other.to_string()),
-    }
-}
-
 /// Records per key; keys that are not UTF-8 are shown lossily, a null key
 /// counts under `"null"`.
 pub fn count(records: &[ConsumerRecord]) -> BTreeMap<String, u64> {
@@ -160,29 +146,49 @@ pub struct Stats {
     pub skipped: u64,
 }
 
-/// Count, sum, min, max and mean of `field` over the records.
-pub fn stats(records: &[ConsumerRecord], path: &str) -> Stats {
-    let mut s = Stats {
-        count: 0,
-        sum: 0.0,
-        min: None,
-        max: None,
-        mean: None,
-        skipped: 0,
-    };
-    for r in records {
-        match json_value(r).and_then(|v| number(&v, path)) {
-            Some(x) => {
-                s.count += 1;
-                s.sum += x;
-                s.min = Some(s.min.map_or(x, |m| m.min(x)));
-                s.max = Some(s.max.map_or(x, |m| m.max(x)));
-            }
-            None => s.skipped += 1,
+impl Stats {
+    fn new() -> Self {
+        Stats {
+            count: 0,
+            sum: 0.0,
+            min: None,
+            max: None,
+            mean: None,
+            skipped: 0,
         }
     }
-    s.mean = (s.count > 0).then(|| s.sum / s.count as f64);
-    s
+
+    fn add(&mut self, x: Option<f64>) {
+        match x {
+            Some(x) => {
+                self.count += 1;
+                self.sum += x;
+                self.min = Some(self.min.map_or(x, |m| m.min(x)));
+                self.max = Some(self.max.map_or(x, |m| m.max(x)));
+            }
+            None => self.skipped += 1,
+        }
+    }
+
+    fn finish(mut self) -> Self {
+        self.mean = (self.count > 0).then(|| self.sum / self.count as f64);
+        self
+    }
+}
+
+/// The fields at `paths` of a record's value, if it is JSON.
+fn fields_of<'r>(record: &'r ConsumerRecord, paths: &Paths) -> Option<Vec<Option<Field<'r>>>> {
+    extract(record.value.as_deref()?, paths)
+}
+
+/// Count, sum, min, max and mean of `field` over the records.
+pub fn stats(records: &[ConsumerRecord], path: &str) -> Stats {
+    let paths = Paths::new(&[path]);
+    let mut s = Stats::new();
+    for r in records {
+        s.add(fields_of(r, &paths).and_then(|f| f[0].as_ref()?.number()));
+    }
+    s.finish()
 }
 
 /// The sum of `path` per value of `key_path`, and how many records lacked
@@ -192,19 +198,96 @@ pub fn sum_by(
     key_path: &str,
     path: &str,
 ) -> (BTreeMap<String, f64>, u64) {
-    let mut sums = BTreeMap::new();
-    let mut skipped = 0;
+    let paths = Paths::new(&[key_path, path]);
+    let mut sums = SumBy::default();
     for r in records {
-        let parsed = json_value(r);
-        match parsed
-            .as_ref()
-            .and_then(|v| Some((key_of(v, key_path)?, number(v, path)?)))
-        {
-            Some((k, x)) => *sums.entry(k).or_insert(0.0) += x,
-            None => skipped += 1,
+        sums.add(fields_of(r, &paths).as_deref());
+    }
+    (sums.sums, sums.skipped)
+}
+
+/// `sum-by` being folded: fields `[key, value]` of each record.
+#[derive(Default)]
+struct SumBy {
+    sums: BTreeMap<String, f64>,
+    skipped: u64,
+}
+
+impl SumBy {
+    fn add(&mut self, fields: Option<&[Option<Field<'_>>]>) {
+        let found = fields.and_then(|f| Some((f[0].as_ref()?.key()?, f[1].as_ref()?.number()?)));
+        match found {
+            Some((k, x)) => *self.sums.entry(k).or_insert(0.0) += x,
+            None => self.skipped += 1,
         }
     }
-    (sums, skipped)
+}
+
+/// The results of several computations over the same records, in order,
+/// each exactly what [`Computation::run`] gives. Every record's value is
+/// read once for all the `stats` and `sum-by` fields together.
+pub fn run_all<'c>(
+    computations: &'c [Computation],
+    records: &[ConsumerRecord],
+) -> Vec<Map<String, Value>> {
+    let mut wanted: Vec<&str> = Vec::new();
+    let mut slot = |p: &'c str| match wanted.iter().position(|w| *w == p) {
+        Some(i) => i,
+        None => {
+            wanted.push(p);
+            wanted.len() - 1
+        }
+    };
+    enum Fold {
+        Stats(usize, Stats),
+        SumBy(usize, usize, SumBy),
+        Alone,
+    }
+    let mut folds: Vec<Fold> = computations
+        .iter()
+        .map(|c| match c {
+            Computation::Stats(p) => Fold::Stats(slot(p), Stats::new()),
+            Computation::SumBy(k, p) => {
+                let (k, p) = (slot(k), slot(p));
+                Fold::SumBy(k, p, SumBy::default())
+            }
+            _ => Fold::Alone,
+        })
+        .collect();
+    if !wanted.is_empty() {
+        let paths = Paths::new(&wanted);
+        for r in records {
+            let fields = fields_of(r, &paths);
+            for fold in &mut folds {
+                match fold {
+                    Fold::Stats(i, s) => {
+                        s.add(fields.as_ref().and_then(|f| f[*i].as_ref()?.number()))
+                    }
+                    Fold::SumBy(k, p, s) => {
+                        let pair = fields.as_ref().map(|f| [f[*k].clone(), f[*p].clone()]);
+                        s.add(pair.as_ref().map(|p| &p[..]))
+                    }
+                    Fold::Alone => {}
+                }
+            }
+        }
+    }
+    computations
+        .iter()
+        .zip(folds)
+        .map(|(c, fold)| match fold {
+            Fold::Stats(_, s) => object(serde_json::to_value(s.finish()).unwrap_or_default()),
+            Fold::SumBy(_, _, s) => object(json!({ "sums": s.sums, "skipped": s.skipped })),
+            Fold::Alone => c.run(records),
+        })
+        .collect()
+}
+
+fn object(v: Value) -> Map<String, Value> {
+    match v {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    }
 }
 
 /// The records whose `path` value was not seen earlier in the slice, in
@@ -323,6 +406,32 @@ mod tests {
         let records = sample();
         let (valid, invalid) = filter(&records);
         assert_eq!((valid.len(), invalid[0].offset), (4, 3));
+    }
+
+    #[test]
+    fn run_all_reads_each_record_once_and_gives_what_run_gives() {
+        let computations: Vec<Computation> = [
+            "stats:amount",
+            "sum-by:user:amount",
+            "count",
+            "stats:order.amount",
+            "sum-by:id:amount",
+            "dedupe:id",
+            "filter",
+            "stats:amount",
+        ]
+        .iter()
+        .map(|s| s.parse().unwrap())
+        .collect();
+        let mut records = sample();
+        records.push(rec(5, None, r#"{"id":4,"user":null,"amount":1e3}"#));
+        records.push(rec(6, None, r#"{"id":5,"user":"u1","amount":"x"}"#));
+        let all = run_all(&computations, &records);
+        let one_by_one: Vec<_> = computations.iter().map(|c| c.run(&records)).collect();
+        assert_eq!(all, one_by_one);
+        assert_eq!(all[0]["count"], json!(4));
+        assert_eq!(all[1]["sums"], json!({"u1": 8.5, "u2": 4.0}));
+        assert_eq!(all[4]["sums"], json!({"1": 8.5, "2": 4.0, "4": 1000.0}));
     }
 
     #[test]

@@ -138,14 +138,17 @@ fn configs(args: &BatchArgs) -> Result<Configs, Box<dyn std::error::Error>> {
 /// A batch's result: the computations' fields (nested under each spec when
 /// there are several), the record count and the offset ranges covered.
 pub fn result(computations: &[Computation], batch: &Batch) -> Value {
-    let mut out = Map::new();
-    if let [only] = computations {
-        out = only.run(&batch.records);
+    // Every record's JSON is read once for all the computations.
+    let results = sluice_batch::compute::run_all(computations, &batch.records);
+    let mut out: Map<String, Value> = if computations.len() == 1 {
+        results.into_iter().next().unwrap_or_default()
     } else {
-        for c in computations {
-            out.insert(c.to_string(), Value::Object(c.run(&batch.records)));
-        }
-    }
+        computations
+            .iter()
+            .zip(results)
+            .map(|(c, r)| (c.to_string(), Value::Object(r)))
+            .collect()
+    };
     out.insert("records".into(), json!(batch.records.len()));
     out.insert(
         "ranges".into(),

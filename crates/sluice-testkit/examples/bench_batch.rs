@@ -4,10 +4,9 @@
 //! `stats:amount` and `sum-by:user:amount` over each batch, produce the
 //! result to `--to` and wait for its acknowledgement, then commit the
 //! batch's offsets; stop after `--records` records. The computations are
-//! the same code as sluice's built-ins (each parses every record's JSON
-//! value once, as `sluice batch` does per computation), and so is the
-//! result's shape, so the runner checks every client's results the same
-//! way.
+//! sluice's own (its JSON field reader, each value read once for both, as
+//! `sluice batch` does), and so is the result's shape, so the runner checks
+//! every client's results the same way and the clients are what differs.
 //!
 //! - `rdkafka`: librdkafka through rust-rdkafka, `StreamConsumer` +
 //!   `FutureProducer`, a synchronous commit of the batch's offsets.
@@ -25,6 +24,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use clap::{Parser, ValueEnum};
 use serde_json::{Value, json};
+use sluice::batch::compute::{Paths, extract};
 
 /// Which client runs the job.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -112,10 +112,33 @@ impl Collecting {
     }
 
     /// The result record: the shape `sluice batch` writes for the same two
-    /// computations.
+    /// computations, computed with sluice's own field reader (each value's
+    /// JSON read once for both, as `sluice batch` does), so the clients,
+    /// not the computation, are what differs.
     fn result(&self, topic: &str) -> Vec<u8> {
-        let stats = stats(&self.values, "amount");
-        let (sums, skipped) = sum_by(&self.values, "user", "amount");
+        let paths = Paths::new(&["amount", "user"]);
+        let (mut count, mut sum, mut min, mut max, mut skipped) = (0u64, 0f64, None, None, 0u64);
+        let mut sums: BTreeMap<String, f64> = BTreeMap::new();
+        let mut sum_skipped = 0u64;
+        for v in &self.values {
+            let fields = v.as_deref().and_then(|v| extract(v, &paths));
+            let amount = fields.as_ref().and_then(|f| f[0].as_ref()?.number());
+            match amount {
+                Some(x) => {
+                    count += 1;
+                    sum += x;
+                    min = Some(min.map_or(x, |m: f64| m.min(x)));
+                    max = Some(max.map_or(x, |m: f64| m.max(x)));
+                }
+                None => skipped += 1,
+            }
+            let user = fields.as_ref().and_then(|f| f[1].as_ref()?.key());
+            match (user, amount) {
+                (Some(u), Some(x)) => *sums.entry(u).or_insert(0.0) += x,
+                _ => sum_skipped += 1,
+            }
+        }
+        let mean = (count > 0).then(|| sum / count as f64);
         let ranges: Vec<Value> = self
             .ranges
             .iter()
@@ -124,63 +147,14 @@ impl Collecting {
             })
             .collect();
         json!({
-            "stats:amount": stats,
-            "sum-by:user:amount": {"sums": sums, "skipped": skipped},
+            "stats:amount": {"count": count, "sum": sum, "min": min, "max": max, "mean": mean, "skipped": skipped},
+            "sum-by:user:amount": {"sums": sums, "skipped": sum_skipped},
             "records": self.values.len(),
             "ranges": ranges,
         })
         .to_string()
         .into_bytes()
     }
-}
-
-fn parse(value: &Option<Bytes>) -> Option<Value> {
-    serde_json::from_slice(value.as_deref()?).ok()
-}
-
-fn number(v: &Value, field: &str) -> Option<f64> {
-    match v.get(field)? {
-        Value::Number(n) => n.as_f64(),
-        Value::String(s) => s.parse().ok(),
-        _ => None,
-    }
-}
-
-/// `stats:FIELD` as sluice computes it.
-fn stats(values: &[Option<Bytes>], field: &str) -> Value {
-    let (mut count, mut sum, mut min, mut max, mut skipped) = (0u64, 0f64, None, None, 0u64);
-    for v in values {
-        match parse(v).and_then(|v| number(&v, field)) {
-            Some(x) => {
-                count += 1;
-                sum += x;
-                min = Some(min.map_or(x, |m: f64| m.min(x)));
-                max = Some(max.map_or(x, |m: f64| m.max(x)));
-            }
-            None => skipped += 1,
-        }
-    }
-    let mean = (count > 0).then(|| sum / count as f64);
-    json!({"count": count, "sum": sum, "min": min, "max": max, "mean": mean, "skipped": skipped})
-}
-
-/// `sum-by:KEY:FIELD` as sluice computes it.
-fn sum_by(values: &[Option<Bytes>], key: &str, field: &str) -> (BTreeMap<String, f64>, u64) {
-    let mut sums = BTreeMap::new();
-    let mut skipped = 0;
-    for v in values {
-        let parsed = parse(v);
-        let k = parsed.as_ref().and_then(|v| match v.get(key)? {
-            Value::String(s) => Some(s.clone()),
-            Value::Null => None,
-            other => Some(other.to_string()),
-        });
-        match (k, parsed.as_ref().and_then(|v| number(v, field))) {
-            (Some(k), Some(x)) => *sums.entry(k).or_insert(0.0) += x,
-            _ => skipped += 1,
-        }
-    }
-    (sums, skipped)
 }
 
 async fn rdkafka_job(args: &Args) -> Result<u64, String> {
