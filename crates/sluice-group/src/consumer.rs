@@ -31,8 +31,9 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use crate::assignor::{Assignor, by_name};
-use crate::config::GroupConfig;
-use crate::coordinator::{Command, Committed, Coordinator, GroupEvent};
+use crate::config::{GroupConfig, GroupProtocol};
+use crate::consumer_protocol::ConsumerMembership;
+use crate::coordinator::{Command, Committed, Coordinator, GroupEvent, Machine};
 use crate::error::GroupError;
 use crate::membership::Membership;
 use crate::metrics::{GroupMetrics, describe_metrics};
@@ -165,7 +166,11 @@ impl GroupConsumer {
         let fetch = FetchClient::connect(fetch).await?;
         let stats = Arc::new(GroupStats::default());
         let (events_tx, events) = mpsc::unbounded_channel();
-        let membership = Membership::new(group.clone(), assignors, Instant::now().into_std());
+        let now = Instant::now().into_std();
+        let membership: Machine = match group.group_protocol {
+            GroupProtocol::Classic => Membership::new(group.clone(), assignors, now).into(),
+            GroupProtocol::Consumer => ConsumerMembership::new(group.clone(), now).into(),
+        };
         let (commands, task) = Coordinator::spawn(
             membership,
             fetch.pool().clone(),

@@ -27,10 +27,15 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use crate::error::GroupError;
-use crate::membership::{Action, Membership, RequestKind};
+use crate::membership::{Action, RequestKind};
 use crate::metrics::describe_metrics;
 use crate::offsets::{self, OffsetAndMetadata, Offsets};
 use crate::stats::{CommitReply, GroupStats};
+
+mod kip848;
+
+use kip848::Kip848Net;
+pub(crate) use kip848::Machine;
 
 type Result<T, E = GroupError> = std::result::Result<T, E>;
 
@@ -49,6 +54,9 @@ pub(crate) enum Command {
     PartitionCounts(BTreeMap<String, usize>),
     /// The consumer finished revoking the partitions it was told to.
     RevokeDone,
+    /// The consumer finished taking on assigned partitions (positions and
+    /// listener): the consumer protocol acknowledges them.
+    AssignDone,
     /// Commit offsets.
     Commit(Offsets, oneshot::Sender<Result<()>>),
     /// Look committed offsets up.
@@ -64,8 +72,12 @@ pub(crate) enum Command {
 pub(crate) enum GroupEvent {
     /// Stop consuming these partitions, then send [`Command::RevokeDone`].
     Revoke(Vec<TopicPartition>),
-    /// Start consuming these partitions.
+    /// Start consuming these partitions (besides those already assigned),
+    /// then send [`Command::AssignDone`].
     Assign(Vec<TopicPartition>),
+    /// These partitions are gone without a revocation (fenced): drop them
+    /// without committing, then send [`Command::RevokeDone`].
+    Lost(Vec<TopicPartition>),
     /// The group failed for good.
     Failed(GroupError),
 }
@@ -97,11 +109,12 @@ enum Net {
     Left,
     Commit(Job<CommitWork>, Result<OffsetCommitResponse>),
     Lookup(Job<LookupWork>, Result<OffsetFetchResponse>),
+    Kip848(Kip848Net),
 }
 
 /// The coordinator task's state.
 pub(crate) struct Coordinator {
-    membership: Membership,
+    membership: Machine,
     /// The client's pool: bootstrap connection for FindCoordinator and Metadata.
     pool: Arc<BrokerPool>,
     /// The coordinator's own connection.
@@ -131,7 +144,7 @@ impl Coordinator {
     /// Starts the task; commands go in through the returned sender, events
     /// come out of `events`.
     pub(crate) fn spawn(
-        membership: Membership,
+        membership: Machine,
         pool: Arc<BrokerPool>,
         events: mpsc::UnboundedSender<GroupEvent>,
         retry_backoff: Duration,
@@ -217,8 +230,8 @@ impl Coordinator {
         self.fail_jobs("the consumer is closing");
         let mut leaving = false;
         while let Some(action) = self.membership.poll_action(Instant::now().into_std()) {
-            leaving |= matches!(action, Action::Leave(_));
-            self.execute(action);
+            leaving |= action.is_leave();
+            self.run_action(action);
         }
         if leaving {
             self.closing = Some(reply);
@@ -237,6 +250,7 @@ impl Coordinator {
             Command::Subscribe(topics) => self.membership.subscribe(topics),
             Command::PartitionCounts(counts) => self.membership.on_partition_counts(counts),
             Command::RevokeDone => self.membership.revoke_done(),
+            Command::AssignDone => self.membership.assign_done(),
             Command::Commit(offsets, reply) => {
                 if offsets.is_empty() {
                     let _ = reply.send(Ok(()));
@@ -362,7 +376,7 @@ impl Coordinator {
     /// Carries out every action the membership has for `now`.
     fn flush_actions(&mut self, now: Instant) {
         while let Some(action) = self.membership.poll_action(now.into_std()) {
-            self.execute(action);
+            self.run_action(action);
         }
     }
 
@@ -462,6 +476,7 @@ impl Coordinator {
             }
             Net::Commit(job, result) => self.on_commit(job, result, now),
             Net::Lookup(job, result) => self.on_lookup(job, result, now),
+            Net::Kip848(net) => self.on_kip848(net),
         }
         false
     }
