@@ -224,3 +224,26 @@ async fn classic_keys_are_refused_with_the_consumer_protocol() {
         "{err}"
     );
 }
+
+/// A commit answered STALE_MEMBER_EPOCH (the epoch moved on while it was on
+/// its way) is sent again with the member's epoch, and succeeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_with_a_stale_member_epoch_is_sent_again() {
+    let c = Cluster::start("fk-848-stale", 1).await;
+    c.produce(0, 20).await;
+    let group = unique_name("fk-848-stale");
+    let mut a = member(&c, &group, &[]).await;
+    a.commit = false;
+    a.until_count(20).await;
+    let commits = c.broker.request_count(ApiKey::OffsetCommit);
+    c.broker.on_once(ApiKey::OffsetCommit, |_| {
+        Control::Error(ErrorCode::StaleMemberEpoch)
+    });
+    a.consumer
+        .commit_sync()
+        .await
+        .expect("retried, then committed");
+    assert_eq!(c.broker.request_count(ApiKey::OffsetCommit), commits + 2);
+    assert_eq!(c.broker.committed_offset(&group, &c.topic, 0), Some(20));
+    a.consumer.close().await.expect("close");
+}

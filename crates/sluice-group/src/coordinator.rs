@@ -507,14 +507,16 @@ impl Coordinator {
         }
         // A stale generation cannot be retried: the partitions may be someone
         // else's now. The member rejoins and the application hears of it.
+        let retried = |c: KafkaCode| c.is_retriable() || self.membership.retries_commit(c);
         let stale = failed.iter().find(|(_, c)| {
-            c.action() == ErrorAction::Rejoin || *c == KafkaCode::REBALANCE_IN_PROGRESS
+            (c.action() == ErrorAction::Rejoin || *c == KafkaCode::REBALANCE_IN_PROGRESS)
+                && !retried(*c)
         });
         if let Some((_, code)) = stale {
             self.membership.on_commit_error(*code, now.into_std());
             // The revoke reaches the consumer before the commit's error does.
             self.flush_actions(now);
-        } else if failed.iter().all(|(_, c)| c.is_retriable()) && now < job.deadline {
+        } else if failed.iter().all(|(_, c)| retried(*c)) && now < job.deadline {
             if failed
                 .iter()
                 .any(|(_, c)| c.action() == ErrorAction::FindCoordinator)

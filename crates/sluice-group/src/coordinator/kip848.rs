@@ -131,6 +131,13 @@ impl Machine {
     pub(crate) fn on_commit_error(&mut self, code: KafkaCode, now: Instant) {
         both!(self, m => m.on_commit_error(code, now))
     }
+    /// Whether a commit refused with `code` is sent again: under the consumer
+    /// protocol STALE_MEMBER_EPOCH means the epoch moved on while the commit
+    /// was on its way (a heartbeat answer brings the new one), and the commit
+    /// goes again with it, as the Java client's does.
+    pub(crate) fn retries_commit(&self, code: KafkaCode) -> bool {
+        matches!(self, Machine::Consumer(_)) && code == KafkaCode::STALE_MEMBER_EPOCH
+    }
     pub(crate) fn on_find_coordinator(&mut self, r: &FindCoordinatorResponse, now: Instant) {
         both!(self, m => m.on_find_coordinator(r, now))
     }
