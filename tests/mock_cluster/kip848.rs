@@ -244,3 +244,62 @@ async fn sluice_and_librdkafka_members_share_a_consumer_protocol_group() {
     assert!(all.by_partition.keys().all(|p| *p < PARTITIONS));
     a.consumer.close().await.expect("close a");
 }
+
+/// A pattern subscription under the consumer protocol: the coordinator
+/// matches `SubscribedTopicRegex` and the member reads every matching topic,
+/// and nothing of a topic that does not match.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pattern_subscription_reads_every_matching_topic() {
+    let mock = Mock::start();
+    let base = unique_name("mock848re");
+    let (t1, t2, other) = (format!("{base}-a"), format!("{base}-b"), format!("x{base}"));
+    for t in [&t1, &t2, &other] {
+        mock.cluster
+            .create_topic(t, 2, super::cluster::BROKERS)
+            .expect("create topic");
+        produce_range(&mock.bootstrap, t, 2, 0..10);
+    }
+    let fetch = sluice_fetch::FetchConfig::default()
+        .with_pairs([
+            ("bootstrap.servers", mock.bootstrap.as_str()),
+            ("auto.offset.reset", "earliest"),
+            ("fetch.max.wait.ms", "100"),
+        ])
+        .expect("fetch config");
+    let mut group = sluice_group::GroupConfig::default();
+    for (k, v) in [
+        ("group.id", unique_name("mock-848-re").as_str()),
+        ("group.protocol", "consumer"),
+        ("enable.auto.commit", "false"),
+    ] {
+        assert!(group.set(k, v).expect("group key"));
+    }
+    let mut c = sluice_group::GroupConsumer::new(fetch, group)
+        .await
+        .expect("consumer");
+    c.subscribe_pattern(&format!("^{base}-.*"))
+        .expect("pattern");
+    let mut seen: BTreeSet<(String, i32, i64)> = BTreeSet::new();
+    let deadline = Instant::now() + LIMIT;
+    while seen.len() < 40 {
+        assert!(
+            Instant::now() < deadline,
+            "read {} of 40; assignment {:?}",
+            seen.len(),
+            c.assignment()
+        );
+        for r in c.poll(Duration::from_millis(100)).await.expect("poll") {
+            assert!(
+                seen.insert((r.topic.to_string(), r.partition, r.offset)),
+                "read twice: {}-{}@{}",
+                r.topic,
+                r.partition,
+                r.offset
+            );
+        }
+    }
+    let topics: BTreeSet<&str> = seen.iter().map(|(t, _, _)| t.as_str()).collect();
+    assert_eq!(topics, BTreeSet::from([t1.as_str(), t2.as_str()]));
+    assert_eq!(c.assignment().len(), 4);
+    c.close().await.expect("close");
+}

@@ -212,6 +212,30 @@ impl GroupConsumer {
         let _ = self.commands.send(Command::Subscribe(topics));
     }
 
+    /// Subscribes to the topics matching `pattern` (replacing the
+    /// subscription), as the Java client's `subscribe(Pattern)`. Needs
+    /// `group.protocol=consumer`: the coordinator matches the pattern (RE2
+    /// syntax, KIP-848's `SubscribedTopicRegex`) against the topics as they
+    /// are created and deleted. With the classic protocol it is refused
+    /// (client-side matching is not there yet).
+    pub fn subscribe_pattern(&mut self, pattern: &str) -> Result<()> {
+        if self.config.group_protocol != GroupProtocol::Consumer {
+            return Err(GroupError::Config {
+                key: "group.protocol".into(),
+                message: "a pattern subscription needs group.protocol=consumer".into(),
+            });
+        }
+        if pattern.is_empty() {
+            return Err(GroupError::State("an empty subscription pattern".into()));
+        }
+        self.subscription.clear();
+        self.reported_counts = None;
+        let _ = self
+            .commands
+            .send(Command::SubscribePattern(pattern.to_string()));
+        Ok(())
+    }
+
     /// Tells the coordinator task when the subscribed topics' partition
     /// counts in the metadata changed (the membership rebalances then).
     /// Only the metadata the fetcher already has is read: no request.

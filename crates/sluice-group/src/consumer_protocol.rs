@@ -74,9 +74,9 @@ pub enum ConsumerAction {
     /// coordinator; no answer is awaited by the machine.
     Leave(ConsumerGroupHeartbeatRequest),
     /// The target names topics by id: look these topics up in the metadata
-    /// (v10+, which has topic ids) and call
-    /// [`ConsumerMembership::on_topic_ids`].
-    ResolveTopics(Vec<String>),
+    /// (v10+, which has topic ids; `None`: every topic, for a pattern
+    /// subscription) and call [`ConsumerMembership::on_topic_ids`].
+    ResolveTopics(Option<Vec<String>>),
     /// Stop consuming these partitions: drop unreturned records, commit, run
     /// the listener, then call [`ConsumerMembership::revoke_done`].
     Revoke(Vec<TopicPartition>),
@@ -116,7 +116,7 @@ enum Step {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 struct Sent {
     rebalance_timeout: Option<i32>,
-    topics: Option<Vec<String>>,
+    topics: Option<(Vec<String>, Option<String>)>,
     assignor: Option<String>,
     owned: Option<BTreeSet<IdPartition>>,
 }
@@ -126,6 +126,9 @@ struct Sent {
 pub struct ConsumerMembership {
     config: GroupConfig,
     topics: Vec<String>,
+    /// A pattern subscription (`SubscribedTopicRegex`, RE2, matched by the
+    /// coordinator), instead of `topics`.
+    pattern: Option<String>,
     state: MemberState,
     coordinator: Option<BrokerAddr>,
     /// The member id (client-generated, KIP-1082) and the member epoch as
@@ -181,6 +184,7 @@ impl ConsumerMembership {
             heartbeat_interval: config.heartbeat_interval,
             config,
             topics: Vec::new(),
+            pattern: None,
             state: MemberState::Unjoined,
             coordinator: None,
             generation: Generation {
@@ -245,10 +249,26 @@ impl ConsumerMembership {
     pub fn subscribe(&mut self, mut topics: Vec<String>) {
         topics.sort();
         topics.dedup();
-        if topics != self.topics {
+        if topics != self.topics || self.pattern.is_some() {
             self.topics = topics;
+            self.pattern = None;
             self.ack_due = true;
         }
+    }
+
+    /// Subscribes to the topics matching `pattern` (RE2 syntax), matched by
+    /// the coordinator as topics come and go (KIP-848's
+    /// `SubscribedTopicRegex`); replaces a subscription by names.
+    pub fn subscribe_pattern(&mut self, pattern: String) {
+        if self.pattern.as_ref() != Some(&pattern) {
+            self.topics.clear();
+            self.pattern = Some(pattern);
+            self.ack_due = true;
+        }
+    }
+
+    fn subscribed(&self) -> bool {
+        !self.topics.is_empty() || self.pattern.is_some()
     }
 
     /// The application polled (a poll returned) at `now`.
@@ -324,8 +344,7 @@ impl ConsumerMembership {
         }
         self.retry_at = None;
         if self.coordinator.is_none() {
-            if matches!(self.state, MemberState::Stale | MemberState::Fenced)
-                || self.topics.is_empty()
+            if matches!(self.state, MemberState::Stale | MemberState::Fenced) || !self.subscribed()
             {
                 return None;
             }
@@ -336,7 +355,7 @@ impl ConsumerMembership {
         }
         match self.state {
             MemberState::Unjoined | MemberState::Joining => {
-                if self.topics.is_empty() {
+                if !self.subscribed() {
                     return None;
                 }
                 self.generation.generation_id = 0;
@@ -527,8 +546,8 @@ impl ConsumerMembership {
             .any(|(id, _)| !self.names.contains_key(id));
         if unknown && !self.resolving {
             self.resolving = true;
-            self.outbox
-                .push_back(ConsumerAction::ResolveTopics(self.topics.clone()));
+            let topics = self.pattern.is_none().then(|| self.topics.clone());
+            self.outbox.push_back(ConsumerAction::ResolveTopics(topics));
         }
     }
 

@@ -50,6 +50,8 @@ pub(crate) enum Command {
     Polled(Instant),
     /// Subscribe to these topics.
     Subscribe(Vec<String>),
+    /// Subscribe to the topics matching this pattern (consumer protocol).
+    SubscribePattern(String),
     /// The subscribed topics' partition counts per the consumer's metadata.
     PartitionCounts(BTreeMap<String, usize>),
     /// The consumer finished revoking the partitions it was told to.
@@ -248,6 +250,7 @@ impl Coordinator {
             Command::PollStarted(at) => self.membership.on_poll_started(at.into_std()),
             Command::Polled(at) => self.membership.on_poll(at.into_std()),
             Command::Subscribe(topics) => self.membership.subscribe(topics),
+            Command::SubscribePattern(p) => self.membership.subscribe_pattern(p),
             Command::PartitionCounts(counts) => self.membership.on_partition_counts(counts),
             Command::RevokeDone => self.membership.revoke_done(),
             Command::AssignDone => self.membership.assign_done(),

@@ -46,17 +46,21 @@ impl ConsumerMembership {
             request.rebalance_timeout_ms = timeout;
             self.sent.rebalance_timeout = Some(timeout);
         }
-        if self.sent.topics.as_ref() != Some(&self.topics) {
+        let subscription = (self.topics.clone(), self.pattern.clone());
+        if self.sent.topics.as_ref() != Some(&subscription) {
             request.subscribed_topic_names = Some(
                 self.topics
                     .iter()
                     .map(|t| TopicName(StrBytes::from_string(t.clone())))
                     .collect(),
             );
-            // No pattern: an empty one, as librdkafka sends (its mock
-            // coordinator requires names and pattern to be both set or both null).
-            request.subscribed_topic_regex = Some(StrBytes::from_static_str(""));
-            self.sent.topics = Some(self.topics.clone());
+            // Without a pattern, an empty one (and with one, no names), as
+            // librdkafka sends: its mock coordinator requires names and
+            // pattern to be both set or both null.
+            request.subscribed_topic_regex = Some(StrBytes::from_string(
+                self.pattern.clone().unwrap_or_default(),
+            ));
+            self.sent.topics = Some(subscription);
         }
         if let Some(assignor) = &self.config.remote_assignor {
             if self.sent.assignor.as_ref() != Some(assignor) {

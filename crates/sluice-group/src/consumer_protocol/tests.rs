@@ -107,7 +107,10 @@ fn stable(now: Instant) -> ConsumerMembership {
     m.on_heartbeat(&answer(5, Some(&[(T, &[0, 1])])), now);
     assert_eq!(
         m.poll_action(now),
-        Some(ConsumerAction::ResolveTopics(vec!["a".into(), "t".into()]))
+        Some(ConsumerAction::ResolveTopics(Some(vec![
+            "a".into(),
+            "t".into()
+        ])))
     );
     m.on_topic_ids([(T, "t".to_string())]);
     assert_eq!(
@@ -194,7 +197,10 @@ fn an_assignment_by_topic_id_is_resolved_then_assigned_and_acknowledged() {
     m.on_heartbeat(&answer(1, Some(&[(T, &[2, 0]), (U, &[1])])), now);
     assert_eq!(
         m.poll_action(now),
-        Some(ConsumerAction::ResolveTopics(vec!["a".into(), "t".into()]))
+        Some(ConsumerAction::ResolveTopics(Some(vec![
+            "a".into(),
+            "t".into()
+        ])))
     );
     // Only t is known so far: its partitions are assigned, u's wait.
     m.on_topic_ids([(T, "t".to_string()), (Uuid::nil(), "x".to_string())]);
@@ -216,7 +222,10 @@ fn an_assignment_by_topic_id_is_resolved_then_assigned_and_acknowledged() {
     // u's id is still unknown: asked again; once known, its partition is added.
     assert_eq!(
         m.poll_action(now),
-        Some(ConsumerAction::ResolveTopics(vec!["a".into(), "t".into()]))
+        Some(ConsumerAction::ResolveTopics(Some(vec![
+            "a".into(),
+            "t".into()
+        ])))
     );
     m.on_topic_ids([(U, "a".to_string())]);
     assert_eq!(
@@ -535,4 +544,37 @@ fn heartbeats_encode_at_both_versions() {
             .unwrap_or_else(|e| panic!("v{v}: {e}"));
     }
     assert_eq!(fit(first.clone(), 1), first);
+}
+
+#[test]
+fn a_pattern_subscription_sends_the_regex_and_resolves_every_topic() {
+    let now = Instant::now();
+    let (mut m, _) = joining(config(), now);
+    m.on_heartbeat(&answer(1, None), now);
+    m.subscribe_pattern("^orders-.*".into());
+    let hb = heartbeat(m.poll_action(now));
+    assert_eq!(hb.subscribed_topic_names, Some(vec![]));
+    assert_eq!(hb.subscribed_topic_regex.as_deref(), Some("^orders-.*"));
+    m.on_heartbeat(&answer(2, Some(&[(U, &[0])])), now);
+    assert_eq!(
+        m.poll_action(now),
+        Some(ConsumerAction::ResolveTopics(None))
+    );
+    m.on_topic_ids([(U, "orders-eu".to_string())]);
+    assert_eq!(
+        m.poll_action(now),
+        Some(ConsumerAction::Assign(tps("orders-eu", &[0])))
+    );
+    // Unchanged: null; back to names: the names and an empty pattern.
+    m.assign_done();
+    let ack = heartbeat(m.poll_action(now));
+    assert_eq!(ack.subscribed_topic_regex, None);
+    m.on_heartbeat(&answer(2, None), now);
+    m.subscribe(vec!["t".into()]);
+    let hb = heartbeat(m.poll_action(now));
+    assert_eq!(
+        hb.subscribed_topic_names,
+        Some(vec![TopicName(StrBytes::from_static_str("t"))])
+    );
+    assert_eq!(hb.subscribed_topic_regex.as_deref(), Some(""));
 }

@@ -100,6 +100,12 @@ impl Machine {
     pub(crate) fn subscribe(&mut self, topics: Vec<String>) {
         both!(self, m => m.subscribe(topics))
     }
+    /// Consumer protocol only: the consumer refuses a pattern with classic.
+    pub(crate) fn subscribe_pattern(&mut self, pattern: String) {
+        if let Machine::Consumer(m) = self {
+            m.subscribe_pattern(pattern)
+        }
+    }
     /// Classic only: the coordinator notices new partitions itself under KIP-848.
     pub(crate) fn on_partition_counts(&mut self, counts: BTreeMap<String, usize>) {
         if let Machine::Classic(m) = self {
@@ -204,7 +210,10 @@ impl Coordinator {
             ConsumerAction::ResolveTopics(topics) => {
                 let pool = self.pool.clone();
                 let tx = self.net_tx.clone();
-                let request = Cluster::request_for(Some(topics.iter().map(String::as_str)));
+                let request = match &topics {
+                    Some(topics) => Cluster::request_for(Some(topics.iter().map(String::as_str))),
+                    None => Cluster::request_for(None::<[&str; 0]>),
+                };
                 tokio::spawn(async move {
                     let result = async {
                         let conn = pool.least_loaded().await?;
