@@ -245,61 +245,97 @@ async fn sluice_and_librdkafka_members_share_a_consumer_protocol_group() {
     a.consumer.close().await.expect("close a");
 }
 
-/// A pattern subscription under the consumer protocol: the coordinator
-/// matches `SubscribedTopicRegex` and the member reads every matching topic,
+/// A pattern subscription under both protocols: under the consumer
+/// protocol the coordinator matches `SubscribedTopicRegex`; under the classic
+/// one the member matches every topic's metadata each `metadata.max.age.ms`.
+/// Either way the member reads every matching topic, one created later too,
 /// and nothing of a topic that does not match.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pattern_subscription_reads_every_matching_topic() {
+    for protocol in ["consumer", "classic"] {
+        pattern_subscription(protocol).await;
+    }
+}
+
+async fn pattern_subscription(protocol: &str) {
     let mock = Mock::start();
     let base = unique_name("mock848re");
-    let (t1, t2, other) = (format!("{base}-a"), format!("{base}-b"), format!("x{base}"));
-    for t in [&t1, &t2, &other] {
+    let (t1, t2, t3, other) = (
+        format!("{base}-a"),
+        format!("{base}-b"),
+        format!("{base}-c"),
+        format!("x{base}"),
+    );
+    let create = |t: &str| {
         mock.cluster
             .create_topic(t, 2, super::cluster::BROKERS)
             .expect("create topic");
         produce_range(&mock.bootstrap, t, 2, 0..10);
+    };
+    for t in [&t1, &t2, &other] {
+        create(t);
     }
     let fetch = sluice_fetch::FetchConfig::default()
         .with_pairs([
             ("bootstrap.servers", mock.bootstrap.as_str()),
             ("auto.offset.reset", "earliest"),
             ("fetch.max.wait.ms", "100"),
+            ("metadata.max.age.ms", "500"),
         ])
         .expect("fetch config");
     let mut group = sluice_group::GroupConfig::default();
-    for (k, v) in [
-        ("group.id", unique_name("mock-848-re").as_str()),
-        ("group.protocol", "consumer"),
-        ("enable.auto.commit", "false"),
-    ] {
+    let mut pairs = vec![
+        ("group.protocol", protocol),
+        // An eager rebalance (classic) revokes everything: auto-commit
+        // commits what was read before the partitions go.
+        ("enable.auto.commit", "true"),
+    ];
+    if protocol == "classic" {
+        pairs.extend([
+            ("session.timeout.ms", "6000"),
+            ("heartbeat.interval.ms", "500"),
+        ]);
+    }
+    let id = unique_name("mock-848-re");
+    pairs.push(("group.id", id.as_str()));
+    for (k, v) in pairs {
         assert!(group.set(k, v).expect("group key"));
     }
     let mut c = sluice_group::GroupConsumer::new(fetch, group)
         .await
         .expect("consumer");
-    c.subscribe_pattern(&format!("^{base}-.*"))
-        .expect("pattern");
+    assert!(
+        c.subscribe_pattern("(").is_err(),
+        "a bad pattern is refused"
+    );
+    c.subscribe_pattern(&format!("{base}-.*")).expect("pattern");
     let mut seen: BTreeSet<(String, i32, i64)> = BTreeSet::new();
-    let deadline = Instant::now() + LIMIT;
-    while seen.len() < 40 {
-        assert!(
-            Instant::now() < deadline,
-            "read {} of 40; assignment {:?}",
-            seen.len(),
-            c.assignment()
-        );
-        for r in c.poll(Duration::from_millis(100)).await.expect("poll") {
+    let mut read_until = async |c: &mut sluice_group::GroupConsumer, n: usize| {
+        let deadline = Instant::now() + LIMIT;
+        while seen.len() < n {
             assert!(
-                seen.insert((r.topic.to_string(), r.partition, r.offset)),
-                "read twice: {}-{}@{}",
-                r.topic,
-                r.partition,
-                r.offset
+                Instant::now() < deadline,
+                "{protocol}: read {} of {n}; assignment {:?}",
+                seen.len(),
+                c.assignment()
             );
+            for r in c.poll(Duration::from_millis(100)).await.expect("poll") {
+                assert!(
+                    seen.insert((r.topic.to_string(), r.partition, r.offset)),
+                    "{protocol}: read twice: {}-{}@{}",
+                    r.topic,
+                    r.partition,
+                    r.offset
+                );
+            }
         }
-    }
-    let topics: BTreeSet<&str> = seen.iter().map(|(t, _, _)| t.as_str()).collect();
-    assert_eq!(topics, BTreeSet::from([t1.as_str(), t2.as_str()]));
-    assert_eq!(c.assignment().len(), 4);
+    };
+    read_until(&mut c, 40).await;
+    // A topic created later joins the subscription.
+    create(&t3);
+    read_until(&mut c, 60).await;
+    let topics: BTreeSet<String> = seen.iter().map(|(t, _, _)| t.clone()).collect();
+    assert_eq!(topics, BTreeSet::from([t1, t2, t3]), "{protocol}");
+    assert_eq!(c.assignment().len(), 6, "{protocol}");
     c.close().await.expect("close");
 }

@@ -137,6 +137,8 @@ pub struct GroupConsumer {
     closed: bool,
     /// Commit and rebalance counters, shared with the coordinator task.
     stats: Arc<GroupStats>,
+    /// `metadata.max.age.ms`: how often a classic pattern subscription is matched.
+    metadata_max_age: Duration,
 }
 
 impl std::fmt::Debug for GroupConsumer {
@@ -163,6 +165,7 @@ impl GroupConsumer {
                 })
             })
             .collect::<Result<_>>()?;
+        let metadata_max_age = fetch.metadata_max_age;
         let fetch = FetchClient::connect(fetch).await?;
         let stats = Arc::new(GroupStats::default());
         let (events_tx, events) = mpsc::unbounded_channel();
@@ -197,6 +200,7 @@ impl GroupConsumer {
             reported_counts: None,
             closed: false,
             stats,
+            metadata_max_age,
         })
     }
 
@@ -213,26 +217,23 @@ impl GroupConsumer {
     }
 
     /// Subscribes to the topics matching `pattern` (replacing the
-    /// subscription), as the Java client's `subscribe(Pattern)`. Needs
-    /// `group.protocol=consumer`: the coordinator matches the pattern (RE2
-    /// syntax, KIP-848's `SubscribedTopicRegex`) against the topics as they
-    /// are created and deleted. With the classic protocol it is refused
-    /// (client-side matching is not there yet).
+    /// subscription), as the Java client's `subscribe(Pattern)`: the whole
+    /// topic name must match. With `group.protocol=consumer` the coordinator
+    /// matches it (RE2 syntax, KIP-848's `SubscribedTopicRegex`) as topics
+    /// come and go; with `classic` the consumer matches the names in the
+    /// metadata of every topic, every `metadata.max.age.ms`, internal topics
+    /// excluded. A bad pattern is an error.
     pub fn subscribe_pattern(&mut self, pattern: &str) -> Result<()> {
-        if self.config.group_protocol != GroupProtocol::Consumer {
-            return Err(GroupError::Config {
-                key: "group.protocol".into(),
-                message: "a pattern subscription needs group.protocol=consumer".into(),
-            });
-        }
         if pattern.is_empty() {
             return Err(GroupError::State("an empty subscription pattern".into()));
         }
+        crate::coordinator::check_pattern(pattern)?;
         self.subscription.clear();
         self.reported_counts = None;
+        let every = self.metadata_max_age;
         let _ = self
             .commands
-            .send(Command::SubscribePattern(pattern.to_string()));
+            .send(Command::SubscribePattern(pattern.to_string(), every));
         Ok(())
     }
 

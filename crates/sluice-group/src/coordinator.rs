@@ -33,9 +33,11 @@ use crate::offsets::{self, OffsetAndMetadata, Offsets};
 use crate::stats::{CommitReply, GroupStats};
 
 mod kip848;
+mod pattern;
 
 use kip848::Kip848Net;
 pub(crate) use kip848::Machine;
+pub(crate) use pattern::check_pattern;
 
 type Result<T, E = GroupError> = std::result::Result<T, E>;
 
@@ -50,8 +52,9 @@ pub(crate) enum Command {
     Polled(Instant),
     /// Subscribe to these topics.
     Subscribe(Vec<String>),
-    /// Subscribe to the topics matching this pattern (consumer protocol).
-    SubscribePattern(String),
+    /// Subscribe to the topics matching this pattern (validated); under the
+    /// classic protocol matched against every topic's metadata this often.
+    SubscribePattern(String, Duration),
     /// The subscribed topics' partition counts per the consumer's metadata.
     PartitionCounts(BTreeMap<String, usize>),
     /// The consumer finished revoking the partitions it was told to.
@@ -112,6 +115,7 @@ enum Net {
     Commit(Job<CommitWork>, Result<OffsetCommitResponse>),
     Lookup(Job<LookupWork>, Result<OffsetFetchResponse>),
     Kip848(Kip848Net),
+    PatternTopics(Result<MetadataResponse>),
 }
 
 /// The coordinator task's state.
@@ -140,6 +144,8 @@ pub(crate) struct Coordinator {
     stats: Arc<GroupStats>,
     /// When the rebalance under way sent its first JoinGroup.
     rebalance_started: Option<Instant>,
+    /// A pattern subscription under the classic protocol.
+    pattern: Option<pattern::PatternWatch>,
 }
 
 impl Coordinator {
@@ -176,6 +182,7 @@ impl Coordinator {
             instance_id,
             stats,
             rebalance_started: None,
+            pattern: None,
         };
         (tx, tokio::spawn(task.run(rx)))
     }
@@ -184,6 +191,7 @@ impl Coordinator {
         loop {
             let now = Instant::now();
             self.dispatch_jobs(now);
+            self.refresh_pattern(now);
             self.flush_actions(now);
             if let Some(error) = self.membership.take_error() {
                 self.fail_jobs(&error.to_string());
@@ -192,6 +200,7 @@ impl Coordinator {
             let wake = [
                 self.membership.poll_timeout().map(Instant::from_std),
                 self.next_job_time(),
+                self.pattern_due(),
             ]
             .into_iter()
             .flatten()
@@ -249,8 +258,17 @@ impl Coordinator {
         match command {
             Command::PollStarted(at) => self.membership.on_poll_started(at.into_std()),
             Command::Polled(at) => self.membership.on_poll(at.into_std()),
-            Command::Subscribe(topics) => self.membership.subscribe(topics),
-            Command::SubscribePattern(p) => self.membership.subscribe_pattern(p),
+            Command::Subscribe(topics) => {
+                self.pattern = None;
+                self.membership.subscribe(topics)
+            }
+            Command::SubscribePattern(p, every) => match &mut self.membership {
+                Machine::Classic(_) => match pattern::PatternWatch::new(&p, every) {
+                    Ok(watch) => self.pattern = Some(watch),
+                    Err(e) => tracing::error!(error = %e, "subscription pattern refused"),
+                },
+                Machine::Consumer(_) => self.membership.subscribe_pattern(p),
+            },
             Command::PartitionCounts(counts) => self.membership.on_partition_counts(counts),
             Command::RevokeDone => self.membership.revoke_done(),
             Command::AssignDone => self.membership.assign_done(),
@@ -480,6 +498,7 @@ impl Coordinator {
             Net::Commit(job, result) => self.on_commit(job, result, now),
             Net::Lookup(job, result) => self.on_lookup(job, result, now),
             Net::Kip848(net) => self.on_kip848(net),
+            Net::PatternTopics(result) => self.on_pattern_topics(result),
         }
         false
     }
