@@ -29,7 +29,49 @@ pub struct GroupConfig {
     pub enable_auto_commit: bool,
     /// `auto.commit.interval.ms`.
     pub auto_commit_interval: Duration,
+    /// `group.protocol`: the classic protocol (JoinGroup/SyncGroup) or
+    /// KIP-848's consumer protocol (ConsumerGroupHeartbeat).
+    pub group_protocol: GroupProtocol,
+    /// `group.remote.assignor`: the coordinator-side assignor to ask for
+    /// under the consumer protocol (the broker's default when unset).
+    pub remote_assignor: Option<String>,
+    /// The protocol-specific keys set explicitly, for [`GroupConfig::validate`].
+    pub explicit: ExplicitKeys,
 }
+
+/// The group protocol (`group.protocol`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum GroupProtocol {
+    /// JoinGroup/SyncGroup/Heartbeat with client-side assignors.
+    #[default]
+    Classic,
+    /// KIP-848: ConsumerGroupHeartbeat, assignments computed by the coordinator.
+    Consumer,
+}
+
+/// The keys only one group protocol accepts that were set explicitly (the
+/// Java client refuses them under the other protocol even at their default
+/// value). Two configurations that differ only in which keys were written
+/// compare equal.
+#[derive(Debug, Clone, Default)]
+pub struct ExplicitKeys(pub Vec<&'static str>);
+
+impl PartialEq for ExplicitKeys {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for ExplicitKeys {}
+
+/// The keys the consumer protocol refuses (ConsumerConfig's
+/// `CONSUMER_PROTOCOL_UNSUPPORTED_CONFIGS`): the coordinator owns the
+/// session, the heartbeat interval and the assignor.
+const CLASSIC_ONLY_KEYS: [&str; 3] = [
+    "partition.assignment.strategy",
+    "session.timeout.ms",
+    "heartbeat.interval.ms",
+];
 
 impl Default for GroupConfig {
     fn default() -> Self {
@@ -43,6 +85,9 @@ impl Default for GroupConfig {
             assignment_strategy: vec!["range".into(), "roundrobin".into()],
             enable_auto_commit: true,
             auto_commit_interval: Duration::from_secs(5),
+            group_protocol: GroupProtocol::Classic,
+            remote_assignor: None,
+            explicit: ExplicitKeys::default(),
         }
     }
 }
@@ -113,6 +158,20 @@ pub const GROUP_KEY_DOCS: &[KeyDoc] = &[
         java: Java::Same,
         doc: "How often auto-commit commits.",
     },
+    KeyDoc {
+        key: "group.protocol",
+        aliases: &[],
+        default: Some("classic"),
+        java: Java::Same,
+        doc: "`classic` (JoinGroup/SyncGroup, client-side assignors) or `consumer` (KIP-848: ConsumerGroupHeartbeat, the coordinator assigns; Kafka 4.0+). With `consumer`, `partition.assignment.strategy`, `session.timeout.ms` and `heartbeat.interval.ms` are refused, as in the Java client.",
+    },
+    KeyDoc {
+        key: "group.remote.assignor",
+        aliases: &[],
+        default: None,
+        java: Java::Same,
+        doc: "With `group.protocol=consumer`: the coordinator's assignor to use (`uniform`, `range`); the broker's default when unset. Refused with `classic`.",
+    },
 ];
 
 impl GroupConfig {
@@ -124,8 +183,24 @@ impl GroupConfig {
             message,
         };
         let ms = |v: &str| parse_ms(key, v).map_err(|e| bad(e.to_string()));
+        let protocol_specific = CLASSIC_ONLY_KEYS.iter().chain(&["group.remote.assignor"]);
+        if let Some(k) = protocol_specific.into_iter().find(|k| **k == key) {
+            if !self.explicit.0.contains(k) {
+                self.explicit.0.push(k);
+            }
+        }
         match key {
             "group.id" => self.group_id = value.to_string(),
+            "group.protocol" => {
+                self.group_protocol = match value.to_ascii_lowercase().as_str() {
+                    "classic" => GroupProtocol::Classic,
+                    "consumer" => GroupProtocol::Consumer,
+                    _ => return Err(bad(format!("expected classic or consumer, got {value:?}"))),
+                }
+            }
+            "group.remote.assignor" => {
+                self.remote_assignor = Some(value.to_string()).filter(|v| !v.is_empty())
+            }
             "group.instance.id" => {
                 self.group_instance_id = Some(value.to_string()).filter(|v| !v.is_empty())
             }
@@ -171,6 +246,28 @@ impl GroupConfig {
                 message: "a consumer group needs a group.id".into(),
             });
         }
+        let refused = |key: &str, protocol: &str| GroupError::Config {
+            key: key.to_string(),
+            message: format!("cannot be set when group.protocol={protocol}"),
+        };
+        match self.group_protocol {
+            GroupProtocol::Consumer => {
+                if let Some(key) = self
+                    .explicit
+                    .0
+                    .iter()
+                    .find(|k| CLASSIC_ONLY_KEYS.contains(k))
+                {
+                    return Err(refused(key, "consumer"));
+                }
+                return Ok(());
+            }
+            GroupProtocol::Classic => {
+                if self.explicit.0.contains(&"group.remote.assignor") {
+                    return Err(refused("group.remote.assignor", "classic"));
+                }
+            }
+        }
         if self.heartbeat_interval >= self.session_timeout {
             return Err(GroupError::Config {
                 key: "heartbeat.interval.ms".into(),
@@ -213,6 +310,64 @@ mod tests {
         c.heartbeat_interval = Duration::from_secs(10);
         assert!(c.validate().is_err());
         assert!(GroupConfig::default().validate().is_err(), "no group.id");
+    }
+
+    /// As the Java client's ConsumerConfig: the classic-only keys are
+    /// refused with the consumer protocol (even at their defaults), and
+    /// group.remote.assignor with the classic one.
+    #[test]
+    fn each_protocol_refuses_the_other_protocols_keys() {
+        let config = |pairs: &[(&str, &str)]| {
+            let mut c = GroupConfig::default();
+            c.set("group.id", "g").unwrap();
+            for (k, v) in pairs {
+                assert!(c.set(k, v).unwrap(), "{k}");
+            }
+            c
+        };
+        let c = config(&[
+            ("group.protocol", "consumer"),
+            ("group.remote.assignor", "uniform"),
+        ]);
+        assert_eq!(c.group_protocol, GroupProtocol::Consumer);
+        assert_eq!(c.remote_assignor.as_deref(), Some("uniform"));
+        c.validate().unwrap();
+        for key in CLASSIC_ONLY_KEYS {
+            let value = if key == "partition.assignment.strategy" {
+                "range"
+            } else {
+                "45000"
+            };
+            // Set before or after group.protocol: refused either way.
+            for pairs in [
+                [(key, value), ("group.protocol", "consumer")],
+                [("group.protocol", "CONSUMER"), (key, value)],
+            ] {
+                let err = config(&pairs).validate().unwrap_err().to_string();
+                assert_eq!(
+                    err,
+                    format!("config {key}: cannot be set when group.protocol=consumer")
+                );
+            }
+        }
+        let err = config(&[("group.remote.assignor", "range")])
+            .validate()
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "config group.remote.assignor: cannot be set when group.protocol=classic"
+        );
+        let err = GroupConfig::default()
+            .set("group.protocol", "eager")
+            .unwrap_err();
+        assert!(err.to_string().contains("group.protocol"), "{err}");
+        // The classic protocol keeps accepting its keys.
+        config(&[
+            ("session.timeout.ms", "45000"),
+            ("group.protocol", "classic"),
+        ])
+        .validate()
+        .unwrap();
     }
 
     #[test]

@@ -31,8 +31,9 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use crate::assignor::{Assignor, by_name};
-use crate::config::GroupConfig;
-use crate::coordinator::{Command, Committed, Coordinator, GroupEvent};
+use crate::config::{GroupConfig, GroupProtocol};
+use crate::consumer_protocol::ConsumerMembership;
+use crate::coordinator::{Command, Committed, Coordinator, GroupEvent, Machine};
 use crate::error::GroupError;
 use crate::membership::Membership;
 use crate::metrics::{GroupMetrics, describe_metrics};
@@ -136,6 +137,8 @@ pub struct GroupConsumer {
     closed: bool,
     /// Commit and rebalance counters, shared with the coordinator task.
     stats: Arc<GroupStats>,
+    /// `metadata.max.age.ms`: how often a classic pattern subscription is matched.
+    metadata_max_age: Duration,
 }
 
 impl std::fmt::Debug for GroupConsumer {
@@ -162,10 +165,15 @@ impl GroupConsumer {
                 })
             })
             .collect::<Result<_>>()?;
+        let metadata_max_age = fetch.metadata_max_age;
         let fetch = FetchClient::connect(fetch).await?;
         let stats = Arc::new(GroupStats::default());
         let (events_tx, events) = mpsc::unbounded_channel();
-        let membership = Membership::new(group.clone(), assignors, Instant::now().into_std());
+        let now = Instant::now().into_std();
+        let membership: Machine = match group.group_protocol {
+            GroupProtocol::Classic => Membership::new(group.clone(), assignors, now).into(),
+            GroupProtocol::Consumer => ConsumerMembership::new(group.clone(), now).into(),
+        };
         let (commands, task) = Coordinator::spawn(
             membership,
             fetch.pool().clone(),
@@ -192,6 +200,7 @@ impl GroupConsumer {
             reported_counts: None,
             closed: false,
             stats,
+            metadata_max_age,
         })
     }
 
@@ -205,6 +214,27 @@ impl GroupConsumer {
         self.subscription = topics.clone();
         self.reported_counts = None;
         let _ = self.commands.send(Command::Subscribe(topics));
+    }
+
+    /// Subscribes to the topics matching `pattern` (replacing the
+    /// subscription), as the Java client's `subscribe(Pattern)`: the whole
+    /// topic name must match. With `group.protocol=consumer` the coordinator
+    /// matches it (RE2 syntax, KIP-848's `SubscribedTopicRegex`) as topics
+    /// come and go; with `classic` the consumer matches the names in the
+    /// metadata of every topic, every `metadata.max.age.ms`, internal topics
+    /// excluded. A bad pattern is an error.
+    pub fn subscribe_pattern(&mut self, pattern: &str) -> Result<()> {
+        if pattern.is_empty() {
+            return Err(GroupError::State("an empty subscription pattern".into()));
+        }
+        crate::coordinator::check_pattern(pattern)?;
+        self.subscription.clear();
+        self.reported_counts = None;
+        let every = self.metadata_max_age;
+        let _ = self
+            .commands
+            .send(Command::SubscribePattern(pattern.to_string(), every));
+        Ok(())
     }
 
     /// Tells the coordinator task when the subscribed topics' partition

@@ -27,10 +27,17 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use crate::error::GroupError;
-use crate::membership::{Action, Membership, RequestKind};
+use crate::membership::{Action, RequestKind};
 use crate::metrics::describe_metrics;
 use crate::offsets::{self, OffsetAndMetadata, Offsets};
 use crate::stats::{CommitReply, GroupStats};
+
+mod kip848;
+mod pattern;
+
+use kip848::Kip848Net;
+pub(crate) use kip848::Machine;
+pub(crate) use pattern::check_pattern;
 
 type Result<T, E = GroupError> = std::result::Result<T, E>;
 
@@ -45,10 +52,16 @@ pub(crate) enum Command {
     Polled(Instant),
     /// Subscribe to these topics.
     Subscribe(Vec<String>),
+    /// Subscribe to the topics matching this pattern (validated); under the
+    /// classic protocol matched against every topic's metadata this often.
+    SubscribePattern(String, Duration),
     /// The subscribed topics' partition counts per the consumer's metadata.
     PartitionCounts(BTreeMap<String, usize>),
     /// The consumer finished revoking the partitions it was told to.
     RevokeDone,
+    /// The consumer finished taking on assigned partitions (positions and
+    /// listener): the consumer protocol acknowledges them.
+    AssignDone,
     /// Commit offsets.
     Commit(Offsets, oneshot::Sender<Result<()>>),
     /// Look committed offsets up.
@@ -64,8 +77,12 @@ pub(crate) enum Command {
 pub(crate) enum GroupEvent {
     /// Stop consuming these partitions, then send [`Command::RevokeDone`].
     Revoke(Vec<TopicPartition>),
-    /// Start consuming these partitions.
+    /// Start consuming these partitions (besides those already assigned),
+    /// then send [`Command::AssignDone`].
     Assign(Vec<TopicPartition>),
+    /// These partitions are gone without a revocation (fenced): drop them
+    /// without committing, then send [`Command::RevokeDone`].
+    Lost(Vec<TopicPartition>),
     /// The group failed for good.
     Failed(GroupError),
 }
@@ -97,11 +114,13 @@ enum Net {
     Left,
     Commit(Job<CommitWork>, Result<OffsetCommitResponse>),
     Lookup(Job<LookupWork>, Result<OffsetFetchResponse>),
+    Kip848(Kip848Net),
+    PatternTopics(Result<MetadataResponse>),
 }
 
 /// The coordinator task's state.
 pub(crate) struct Coordinator {
-    membership: Membership,
+    membership: Machine,
     /// The client's pool: bootstrap connection for FindCoordinator and Metadata.
     pool: Arc<BrokerPool>,
     /// The coordinator's own connection.
@@ -125,13 +144,15 @@ pub(crate) struct Coordinator {
     stats: Arc<GroupStats>,
     /// When the rebalance under way sent its first JoinGroup.
     rebalance_started: Option<Instant>,
+    /// A pattern subscription under the classic protocol.
+    pattern: Option<pattern::PatternWatch>,
 }
 
 impl Coordinator {
     /// Starts the task; commands go in through the returned sender, events
     /// come out of `events`.
     pub(crate) fn spawn(
-        membership: Membership,
+        membership: Machine,
         pool: Arc<BrokerPool>,
         events: mpsc::UnboundedSender<GroupEvent>,
         retry_backoff: Duration,
@@ -161,6 +182,7 @@ impl Coordinator {
             instance_id,
             stats,
             rebalance_started: None,
+            pattern: None,
         };
         (tx, tokio::spawn(task.run(rx)))
     }
@@ -169,6 +191,7 @@ impl Coordinator {
         loop {
             let now = Instant::now();
             self.dispatch_jobs(now);
+            self.refresh_pattern(now);
             self.flush_actions(now);
             if let Some(error) = self.membership.take_error() {
                 self.fail_jobs(&error.to_string());
@@ -177,6 +200,7 @@ impl Coordinator {
             let wake = [
                 self.membership.poll_timeout().map(Instant::from_std),
                 self.next_job_time(),
+                self.pattern_due(),
             ]
             .into_iter()
             .flatten()
@@ -217,8 +241,8 @@ impl Coordinator {
         self.fail_jobs("the consumer is closing");
         let mut leaving = false;
         while let Some(action) = self.membership.poll_action(Instant::now().into_std()) {
-            leaving |= matches!(action, Action::Leave(_));
-            self.execute(action);
+            leaving |= action.is_leave();
+            self.run_action(action);
         }
         if leaving {
             self.closing = Some(reply);
@@ -234,9 +258,20 @@ impl Coordinator {
         match command {
             Command::PollStarted(at) => self.membership.on_poll_started(at.into_std()),
             Command::Polled(at) => self.membership.on_poll(at.into_std()),
-            Command::Subscribe(topics) => self.membership.subscribe(topics),
+            Command::Subscribe(topics) => {
+                self.pattern = None;
+                self.membership.subscribe(topics)
+            }
+            Command::SubscribePattern(p, every) => match &mut self.membership {
+                Machine::Classic(_) => match pattern::PatternWatch::new(&p, every) {
+                    Ok(watch) => self.pattern = Some(watch),
+                    Err(e) => tracing::error!(error = %e, "subscription pattern refused"),
+                },
+                Machine::Consumer(_) => self.membership.subscribe_pattern(p),
+            },
             Command::PartitionCounts(counts) => self.membership.on_partition_counts(counts),
             Command::RevokeDone => self.membership.revoke_done(),
+            Command::AssignDone => self.membership.assign_done(),
             Command::Commit(offsets, reply) => {
                 if offsets.is_empty() {
                     let _ = reply.send(Ok(()));
@@ -362,7 +397,7 @@ impl Coordinator {
     /// Carries out every action the membership has for `now`.
     fn flush_actions(&mut self, now: Instant) {
         while let Some(action) = self.membership.poll_action(now.into_std()) {
-            self.execute(action);
+            self.run_action(action);
         }
     }
 
@@ -462,6 +497,8 @@ impl Coordinator {
             }
             Net::Commit(job, result) => self.on_commit(job, result, now),
             Net::Lookup(job, result) => self.on_lookup(job, result, now),
+            Net::Kip848(net) => self.on_kip848(net),
+            Net::PatternTopics(result) => self.on_pattern_topics(result),
         }
         false
     }
@@ -492,14 +529,16 @@ impl Coordinator {
         }
         // A stale generation cannot be retried: the partitions may be someone
         // else's now. The member rejoins and the application hears of it.
+        let retried = |c: KafkaCode| c.is_retriable() || self.membership.retries_commit(c);
         let stale = failed.iter().find(|(_, c)| {
-            c.action() == ErrorAction::Rejoin || *c == KafkaCode::REBALANCE_IN_PROGRESS
+            (c.action() == ErrorAction::Rejoin || *c == KafkaCode::REBALANCE_IN_PROGRESS)
+                && !retried(*c)
         });
         if let Some((_, code)) = stale {
             self.membership.on_commit_error(*code, now.into_std());
             // The revoke reaches the consumer before the commit's error does.
             self.flush_actions(now);
-        } else if failed.iter().all(|(_, c)| c.is_retriable()) && now < job.deadline {
+        } else if failed.iter().all(|(_, c)| retried(*c)) && now < job.deadline {
             if failed
                 .iter()
                 .any(|(_, c)| c.action() == ErrorAction::FindCoordinator)

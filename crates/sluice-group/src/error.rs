@@ -90,6 +90,17 @@ pub enum GroupError {
         /// What is wrong.
         message: String,
     },
+    /// `group.protocol=consumer` and the broker does not speak KIP-848's
+    /// ConsumerGroupHeartbeat (or refuses its version).
+    #[error(
+        "group {group}: the broker does not support the consumer group protocol (KIP-848, ConsumerGroupHeartbeat): {detail}; use group.protocol=classic with this broker"
+    )]
+    ProtocolUnsupported {
+        /// The group.
+        group: String,
+        /// What the broker said or offered.
+        detail: String,
+    },
     /// The consumer is closed or not in a group.
     #[error("{0}")]
     State(String),

@@ -26,6 +26,7 @@ pub mod admin;
 pub mod assignor;
 pub mod config;
 pub mod consumer;
+pub mod consumer_protocol;
 mod coordinator;
 pub mod error;
 pub mod membership;
@@ -34,7 +35,7 @@ pub mod offsets;
 pub mod protocol;
 pub mod stats;
 
-pub use config::GroupConfig;
+pub use config::{GroupConfig, GroupProtocol};
 pub use consumer::{CommitHandle, GroupConsumer, ListenerFuture, RebalanceListener};
 pub use coordinator::Committed;
 pub use error::GroupError;

@@ -93,6 +93,15 @@ impl GroupConsumer {
                 });
                 Ok(())
             }
+            GroupEvent::Lost(tps) => {
+                // As a revocation, without the commit: the partitions are
+                // someone else's already, and so are their offsets.
+                self.begin(GroupEvent::Revoke(tps))?;
+                if let Some(Step::Revoke { committed, .. }) = &mut self.step {
+                    *committed = true;
+                }
+                Ok(())
+            }
             GroupEvent::Assign(tps) => {
                 // A newer assignment replaces one whose offsets are still being looked up.
                 self.step = Some(Step::Assign {
@@ -173,6 +182,7 @@ impl GroupConsumer {
                         let tps = tps.clone();
                         self.call_listener(false, &tps).await;
                         self.step = None;
+                        let _ = self.commands.send(Command::AssignDone);
                         return Ok(Advanced::Done);
                     }
                     if let Some(at) = retry_at.filter(|at| *at > Instant::now()) {
@@ -207,7 +217,16 @@ impl GroupConsumer {
                     *lookup = None;
                     match answer {
                         Ok(committed) => {
-                            self.fetch.assign(tps.iter().cloned());
+                            // Added to what is assigned (the consumer protocol
+                            // assigns incrementally; an eager revoke left nothing).
+                            let mut all = self.fetch.assignment();
+                            all.extend(
+                                tps.iter()
+                                    .filter(|tp| !all.contains(tp))
+                                    .cloned()
+                                    .collect::<Vec<_>>(),
+                            );
+                            self.fetch.assign(all);
                             for (tp, offset) in &committed {
                                 if let Some(o) = offset {
                                     self.fetch.seek(tp, o.offset)?;
