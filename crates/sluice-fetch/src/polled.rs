@@ -308,8 +308,8 @@ impl PolledBatch {
 
     /// Adds a record of `tp` lying in `buffer` (its batch's records).
     #[inline]
-    pub(crate) fn push_ref(&mut self, tp: &TopicPartition, buffer: &Bytes, record: RecordRef<'_>) {
-        let Some(span) = Span::of(buffer, &record) else {
+    pub(crate) fn push_ref(&mut self, tp: &TopicPartition, buffer: &Bytes, record: &RecordRef<'_>) {
+        let Some(span) = Span::of(buffer, record) else {
             let owned = record.to_record(buffer);
             return self.push_owned(ConsumerRecord::new(tp.topic.clone(), tp.partition, owned));
         };

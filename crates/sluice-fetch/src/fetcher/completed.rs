@@ -8,7 +8,7 @@ use bytes::Bytes;
 use sluice_wire::WireError;
 use sluice_wire::records::{Batch, RecordCursor, RecordDecoder, Records, whole_batch_len};
 
-use super::sink::{Item, Sink};
+use super::sink::Sink;
 use crate::TopicPartition;
 
 /// The batch whose records are going out, and the place in it.
@@ -86,36 +86,40 @@ impl CompletedFetch {
         let mut taken = 0;
         while taken < max {
             if let Some(current) = self.current.as_mut() {
-                let (next, done) = match current {
-                    Current::V2 { batch, cursor } => {
-                        let batch = &*batch;
-                        let next = cursor.next(batch).map(|r| {
-                            r.map(|record| Item::Ref {
-                                buffer: batch.buffer(),
-                                record,
-                            })
-                        });
-                        (next, cursor.remaining() == 0)
-                    }
-                    Current::Legacy(records) => {
-                        let next = records.next().map(|r| r.map(Item::Owned));
-                        (next, records.size_hint().1 == Some(0))
-                    }
+                // Each arm hands out at most one record; `None` once the
+                // batch has no more.
+                let more = match current {
+                    Current::V2 { batch, cursor } => match cursor.next(batch) {
+                        Some(record) => {
+                            let record = record?;
+                            if record.offset >= self.next_offset {
+                                self.next_offset = record.offset + 1;
+                                out.push_ref(&self.tp, batch.buffer(), &record);
+                                taken += 1;
+                            }
+                            Some(cursor.remaining() > 0)
+                        }
+                        None => None,
+                    },
+                    Current::Legacy(records) => match records.next() {
+                        Some(record) => {
+                            let record = record?;
+                            if record.offset >= self.next_offset {
+                                self.next_offset = record.offset + 1;
+                                out.push_owned(&self.tp, record);
+                                taken += 1;
+                            }
+                            Some(records.size_hint().1 != Some(0))
+                        }
+                        None => None,
+                    },
                 };
-                if let Some(item) = next {
-                    let item = item?;
-                    let offset = item.offset();
-                    if offset >= self.next_offset {
-                        self.next_offset = offset + 1;
-                        out.push(&self.tp, item);
-                        taken += 1;
-                    }
-                    if done {
-                        self.current = None; // nothing left in this batch
-                    }
+                if more != Some(true) {
+                    self.current = None; // nothing left in this batch
+                }
+                if more.is_some() {
                     continue;
                 }
-                self.current = None;
             }
             if let Some(end) = self.current_end.take() {
                 self.next_offset = self.next_offset.max(end + 1);

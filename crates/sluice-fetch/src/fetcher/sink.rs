@@ -12,46 +12,17 @@ use crate::TopicPartition;
 use crate::polled::PolledBatch;
 use crate::record::ConsumerRecord;
 
-/// One record a drain hands out.
-#[derive(Debug)]
-pub(crate) enum Item<'a> {
-    /// A v2 record, borrowed from `buffer` (its batch's records section).
-    Ref {
-        buffer: &'a Bytes,
-        record: RecordRef<'a>,
-    },
-    /// A legacy record, decoded owned with its batch.
-    Owned(Record),
-}
-
-impl Item<'_> {
-    /// The record's offset.
-    #[inline]
-    pub fn offset(&self) -> i64 {
-        match self {
-            Item::Ref { record, .. } => record.offset,
-            Item::Owned(r) => r.offset,
-        }
-    }
-
-    /// The owned record (sharing the buffer, no copy).
-    #[inline]
-    pub fn into_record(self) -> Record {
-        match self {
-            Item::Ref { buffer, record } => record.to_record(buffer),
-            Item::Owned(r) => r,
-        }
-    }
-}
-
 /// What a poll fills.
 pub(crate) trait Sink {
     /// Records taken so far.
     fn len(&self) -> usize;
     /// Room for `n` more.
     fn reserve(&mut self, n: usize);
-    /// Takes one record of `tp`.
-    fn push(&mut self, tp: &TopicPartition, item: Item<'_>);
+    /// Takes a v2 record of `tp`, borrowed from `buffer` (its batch's
+    /// records section).
+    fn push_ref(&mut self, tp: &TopicPartition, buffer: &Bytes, record: &RecordRef<'_>);
+    /// Takes a legacy record of `tp`, decoded owned with its batch.
+    fn push_owned(&mut self, tp: &TopicPartition, record: Record);
 }
 
 impl Sink for Vec<ConsumerRecord> {
@@ -64,11 +35,13 @@ impl Sink for Vec<ConsumerRecord> {
     }
 
     #[inline]
-    fn push(&mut self, tp: &TopicPartition, item: Item<'_>) {
-        Vec::push(
-            self,
-            ConsumerRecord::new(tp.topic.clone(), tp.partition, item.into_record()),
-        );
+    fn push_ref(&mut self, tp: &TopicPartition, buffer: &Bytes, record: &RecordRef<'_>) {
+        let record = record.to_record(buffer);
+        self.push(ConsumerRecord::new(tp.topic.clone(), tp.partition, record));
+    }
+
+    fn push_owned(&mut self, tp: &TopicPartition, record: Record) {
+        self.push(ConsumerRecord::new(tp.topic.clone(), tp.partition, record));
     }
 }
 
@@ -82,12 +55,14 @@ impl Sink for PolledBatch {
     }
 
     #[inline]
-    fn push(&mut self, tp: &TopicPartition, item: Item<'_>) {
-        match item {
-            Item::Ref { buffer, record } => self.push_ref(tp, buffer, record),
-            Item::Owned(r) => {
-                self.push_owned(ConsumerRecord::new(tp.topic.clone(), tp.partition, r))
-            }
-        }
+    fn push_ref(&mut self, tp: &TopicPartition, buffer: &Bytes, record: &RecordRef<'_>) {
+        PolledBatch::push_ref(self, tp, buffer, record);
+    }
+
+    fn push_owned(&mut self, tp: &TopicPartition, record: Record) {
+        PolledBatch::push_owned(
+            self,
+            ConsumerRecord::new(tp.topic.clone(), tp.partition, record),
+        );
     }
 }

@@ -315,7 +315,7 @@ impl RecordCursor {
     /// The next record of `batch`, which must be the batch the cursor came
     /// from (given another, it yields errors or nothing, never a panic).
     /// After an error, `None`.
-    #[inline]
+    #[inline(always)]
     pub fn next<'a>(&mut self, batch: &'a Batch) -> Option<Result<RecordRef<'a>>> {
         match (&mut self.inner, &batch.body) {
             (CursorInner::V2(parser), Body::V2(data)) => parser.next(data),
