@@ -315,7 +315,8 @@ impl FetchClient {
     /// [`FetchClient::poll_batch`] into `batch`, emptied first and keeping
     /// its allocations, so a poll loop that hands its last batch back
     /// allocates nothing per poll. Cancel-safe as `poll_batch`: dropped
-    /// before it returns, `batch` is left empty and no record is taken.
+    /// before it returns, it has taken no record, and `batch` is empty (or
+    /// untouched, if the future was never polled).
     pub async fn poll_batch_into(
         &mut self,
         timeout: Duration,

@@ -33,7 +33,9 @@
 //!   records stay valid while it lives, across later polls too; holding it
 //!   holds the buffers' memory (at most what one poll handed out, which is
 //!   outside `queued.max.bytes` as owned records are). Dropping it is one
-//!   reference-count decrement per segment.
+//!   reference-count decrement per segment. A decompressed batch's buffer
+//!   goes back to the decoder for reuse once no batch (or owned record)
+//!   holds it, so drop or hand back the last batch before the next poll.
 //! - **Reuse.** [`Fetcher::poll_batch_into`] refills a batch the caller
 //!   hands back, keeping its allocations, so a poll loop allocates nothing
 //!   once warm.
@@ -164,6 +166,9 @@ struct Span {
     headers: Slot,
     header_count: u32,
 }
+
+// The size the design counts on (see the module documentation).
+const _: () = assert!(std::mem::size_of::<Span>() == 48);
 
 impl Span {
     /// The span of a record whose key, value and headers lie in `buffer`.
