@@ -75,21 +75,29 @@ use crate::record::{ConsumerRecord, ConsumerRecordRef};
 /// [module documentation](self). Iterate with [`PolledBatch::iter`]; keep
 /// records beyond the batch with [`PolledBatch::to_owned`],
 /// [`PolledBatch::into_records`] or [`ConsumerRecordRef::to_owned`].
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct PolledBatch {
     segments: Vec<Segment>,
     spans: Vec<Span>,
     len: usize,
 }
 
+impl std::fmt::Debug for PolledBatch {
+    // Not the buffers' bytes: a batch holds up to a fetch's worth.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PolledBatch")
+            .field("len", &self.len)
+            .field("next_offsets", &self.next_offsets())
+            .finish()
+    }
+}
+
 /// A run of records of one partition.
-#[derive(Debug)]
 struct Segment {
     tp: TopicPartition,
     store: Store,
 }
 
-#[derive(Debug)]
 enum Store {
     /// Records as spans `spans[start..end]` of `buffer`.
     Spans {
@@ -369,7 +377,7 @@ impl<'a> IntoIterator for &'a PolledBatch {
 }
 
 /// The records of a [`PolledBatch`], as views.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Iter<'a> {
     segments: std::slice::Iter<'a, Segment>,
     spans: &'a [Span],
@@ -377,7 +385,15 @@ pub struct Iter<'a> {
     remaining: usize,
 }
 
-#[derive(Debug, Clone)]
+impl std::fmt::Debug for Iter<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Iter")
+            .field("remaining", &self.remaining)
+            .finish()
+    }
+}
+
+#[derive(Clone)]
 enum Current<'a> {
     Spans {
         tp: &'a TopicPartition,

@@ -76,7 +76,7 @@ impl ConsumerRecord {
 /// borrowed from the fetched (or decompressed) buffer it lies in: reading it
 /// touches no reference count and allocates nothing.
 /// [`ConsumerRecordRef::to_owned`] keeps it beyond the batch.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 pub struct ConsumerRecordRef<'a> {
     /// The topic.
     pub topic: &'a str,
@@ -98,8 +98,24 @@ pub struct ConsumerRecordRef<'a> {
     origin: Origin<'a>,
 }
 
+impl std::fmt::Debug for ConsumerRecordRef<'_> {
+    // As `ConsumerRecord`'s, without the buffer the record lies in.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConsumerRecordRef")
+            .field("topic", &self.topic)
+            .field("partition", &self.partition)
+            .field("offset", &self.offset)
+            .field("timestamp", &self.timestamp)
+            .field("timestamp_type", &self.timestamp_type)
+            .field("key", &self.key.map(bytes::Bytes::copy_from_slice))
+            .field("value", &self.value.map(bytes::Bytes::copy_from_slice))
+            .field("headers", &self.headers)
+            .finish()
+    }
+}
+
 /// What an owned copy of a view is made from.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 enum Origin<'a> {
     /// Key, value and headers lie in `buffer`; the topic is `tp`'s.
     Buffer {

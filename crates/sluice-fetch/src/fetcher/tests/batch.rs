@@ -414,4 +414,12 @@ fn records_of_several_partitions_in_one_poll_keep_their_partitions() {
         (f.position(&tp(0)), f.position(&tp(1))),
         (Some(4), Some(13))
     );
+    // Debug names the records, not the buffers they lie in.
+    assert_eq!(
+        format!("{polled:?}"),
+        "PolledBatch { len: 7, next_offsets: [(t-0, 4), (t-1, 13)] }"
+    );
+    let view = format!("{:?}", polled.iter().nth(2).unwrap());
+    assert!(view.contains("value: Some(b\"value 2 xx\")"), "{view}");
+    assert!(!view.contains("value 3"), "{view}");
 }
