@@ -161,3 +161,100 @@ async fn records_a_stream_did_not_yield_are_not_committed_and_come_back() {
     next_member.close().await.unwrap();
     topic.delete().await;
 }
+
+/// Produces `n` records to partition 0 of `topic`: key `k{i}`, value
+/// `v{i}`, two headers with the same key.
+async fn produce_keyed(topic: &str, n: usize) {
+    use sluice_produce::{Producer, ProducerConfig, ProducerRecord};
+    let producer = Producer::connect(
+        ProducerConfig::default()
+            .with_pairs([("bootstrap.servers", bootstrap().as_str())])
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    let deliveries: Vec<_> = (0..n)
+        .map(|i| {
+            producer.send(
+                ProducerRecord::new(topic, format!("v{i}"))
+                    .key(format!("k{i}"))
+                    .partition(0)
+                    .header("h", Some(format!("{i}").into()))
+                    .header("h", None),
+            )
+        })
+        .collect();
+    for d in deliveries {
+        d.await.expect("delivered");
+    }
+    producer.close().await;
+}
+
+/// Issue 18: `Consumer::poll_batch` raced against a 1 ms timer in
+/// `tokio::select!` (the future dropped whenever the timer wins) loses and
+/// repeats no record, assigned or in a group; the views carry what was
+/// produced, and a group member's returned batches count as consumed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn poll_batch_dropped_mid_poll_loses_nothing_assigned_or_in_a_group() {
+    const N: usize = 300;
+    let conn = connect("sluice-it-poll-batch").await;
+    let topic = TempTopic::create(&conn, "it-poll-batch", 1).await;
+    produce_keyed(&topic.name, N).await;
+    let tp = TopicPartition::new(topic.name.as_str(), 0);
+    let group = unique_name("it-poll-batch");
+    let pairs = |group: &str| {
+        ConsumerConfig::from_pairs([
+            ("bootstrap.servers", bootstrap().as_str()),
+            ("group.id", group),
+            ("auto.offset.reset", "earliest"),
+            ("enable.auto.commit", "false"),
+            ("session.timeout.ms", "6000"),
+            ("max.poll.records", "50"),
+        ])
+        .unwrap()
+    };
+    for grouped in [false, true] {
+        let mut consumer = Consumer::new(pairs(if grouped { &group } else { "" })).unwrap();
+        if grouped {
+            consumer.subscribe(&[topic.name.as_str()]).await.unwrap();
+        } else {
+            consumer.assign(std::slice::from_ref(&tp)).await.unwrap();
+        }
+        let (mut seen, mut dropped) = (Vec::new(), 0);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while seen.len() < N {
+            assert!(Instant::now() < deadline, "only {} of {N}", seen.len());
+            tokio::select! {
+                batch = consumer.poll_batch(Duration::from_millis(500)) => {
+                    let batch = batch.unwrap();
+                    assert!(batch.len() <= 50, "max.poll.records");
+                    for r in &batch {
+                        let i = r.offset;
+                        assert_eq!(r.topic, topic.name);
+                        assert_eq!(r.key, Some(format!("k{i}").as_bytes()));
+                        assert_eq!(r.value, Some(format!("v{i}").as_bytes()));
+                        let headers: Vec<_> = r.headers.iter().map(|h| (h.key, h.value)).collect();
+                        assert_eq!(headers, vec![(&b"h"[..], Some(format!("{i}").as_bytes())), (&b"h"[..], None)]);
+                        seen.push(i);
+                    }
+                    if let Some(&(_, next)) = batch.next_offsets().first() {
+                        assert_eq!(consumer.position(&tp), Some(next));
+                    }
+                }
+                () = tokio::time::sleep(Duration::from_millis(1)) => dropped += 1,
+            }
+        }
+        assert_eq!(
+            seen,
+            (0..N as i64).collect::<Vec<_>>(),
+            "grouped: {grouped}"
+        );
+        assert!(dropped > 0, "some polls were dropped");
+        if grouped {
+            consumer.commit_sync().await.unwrap();
+            let committed = consumer.committed(std::slice::from_ref(&tp)).await.unwrap();
+            assert_eq!(committed[&tp].as_ref().map(|o| o.offset), Some(N as i64));
+        }
+        consumer.close().await.unwrap();
+    }
+}

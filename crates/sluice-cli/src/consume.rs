@@ -7,9 +7,9 @@ use std::time::Duration;
 use clap::Args;
 use sluice_batch::Metrics;
 use sluice_fetch::offsets::OffsetSpec;
-use sluice_fetch::{FetchClient, FetchConfig, FetchError, TopicPartition};
+use sluice_fetch::{FetchClient, FetchConfig, FetchError, PolledBatch, TopicPartition};
 
-use crate::output::{Format, write_record};
+use crate::output::{Format, write_record_ref};
 use crate::properties::settings;
 
 /// Arguments of `sluice consume`.
@@ -167,6 +167,7 @@ pub async fn run(args: ConsumeArgs) -> Result<(), Box<dyn std::error::Error>> {
         .into_iter()
         .map(|(tp, end)| (tp, (end, false)))
         .collect();
+    let mut batch = PolledBatch::new();
     loop {
         if args.count.is_some_and(|c| printed >= c) {
             break;
@@ -187,18 +188,22 @@ pub async fn run(args: ConsumeArgs) -> Result<(), Box<dyn std::error::Error>> {
                 break;
             }
         }
-        let records = client.poll(Duration::from_millis(500)).await?;
+        // The records as views of the fetched buffers, printed straight from
+        // them; the batch is handed back each poll, so polling allocates nothing.
+        client
+            .poll_batch_into(Duration::from_millis(500), &mut batch)
+            .await?;
         if let Some(p) = metrics.as_mut().filter(|p| p.due()) {
             p.publish(Metrics::fetch(client.stats()));
         }
-        if records.is_empty() {
+        if batch.is_empty() {
             out.flush().map_err(io_error)?;
         }
-        for record in &records {
+        for record in &batch {
             if args.count.is_some_and(|c| printed >= c) {
                 break;
             }
-            write_record(&mut out, record, format).map_err(io_error)?;
+            write_record_ref(&mut out, record, format).map_err(io_error)?;
             printed += 1;
         }
     }

@@ -3,8 +3,7 @@
 use std::io::{self, Write};
 
 use base64::Engine;
-use bytes::Bytes;
-use sluice_fetch::record::ConsumerRecord;
+use sluice_fetch::record::{ConsumerRecord, ConsumerRecordRef};
 
 /// The output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,33 +20,42 @@ pub fn write_record(
     record: &ConsumerRecord,
     format: Format,
 ) -> io::Result<()> {
+    write_record_ref(out, record.view(), format)
+}
+
+/// Writes one record given as a view (a [`sluice_fetch::PolledBatch`]'s).
+pub fn write_record_ref(
+    out: &mut impl Write,
+    record: ConsumerRecordRef<'_>,
+    format: Format,
+) -> io::Result<()> {
     match format {
         Format::Value => {
-            if let Some(v) = &record.value {
+            if let Some(v) = record.value {
                 out.write_all(v)?;
             }
             out.write_all(b"\n")
         }
         Format::Json => {
             out.write_all(b"{\"topic\":")?;
-            json_str(out, &record.topic)?;
+            json_str(out, record.topic)?;
             write!(
                 out,
                 ",\"partition\":{},\"offset\":{},\"timestamp\":{},\"key\":",
                 record.partition, record.offset, record.timestamp
             )?;
-            json_bytes(out, record.key.as_ref())?;
+            json_bytes(out, record.key)?;
             out.write_all(b",\"value\":")?;
-            json_bytes(out, record.value.as_ref())?;
+            json_bytes(out, record.value)?;
             out.write_all(b",\"headers\":[")?;
             for (i, h) in record.headers.iter().enumerate() {
                 if i > 0 {
                     out.write_all(b",")?;
                 }
                 out.write_all(b"[")?;
-                json_bytes(out, Some(&h.key))?;
+                json_bytes(out, Some(h.key))?;
                 out.write_all(b",")?;
-                json_bytes(out, h.value.as_ref())?;
+                json_bytes(out, h.value)?;
                 out.write_all(b"]")?;
             }
             out.write_all(b"]}\n")
@@ -60,7 +68,7 @@ fn json_str(out: &mut impl Write, s: &str) -> io::Result<()> {
 }
 
 /// `null`, a JSON string when the bytes are UTF-8, else `{"base64":"..."}`.
-fn json_bytes(out: &mut impl Write, b: Option<&Bytes>) -> io::Result<()> {
+fn json_bytes(out: &mut impl Write, b: Option<&[u8]>) -> io::Result<()> {
     match b {
         None => out.write_all(b"null"),
         Some(b) => match std::str::from_utf8(b) {

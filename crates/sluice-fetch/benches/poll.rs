@@ -2,9 +2,14 @@
 //! into the `ConsumerRecord`s `Fetcher::poll` returns. The fetcher is driven
 //! without sockets: a canned Fetch response of 100k records of 100 B (100
 //! batches of 1000, uncompressed) is taken in, then polled dry
-//! (`max.poll.records` 500, the default). Beside it, `decode_only` decodes
-//! the same bytes into owned records with `RecordDecoder` and
-//! `Batch::records`: the difference is the hand-off itself.
+//! (`max.poll.records` 500, the default), with `Fetcher::poll` (owned
+//! `ConsumerRecord`s, `poll_hand_off`), with `Fetcher::poll_batch` (a fresh
+//! `PolledBatch` of views each poll, `poll_batch`) and with
+//! `Fetcher::poll_batch_into` (one batch handed back each poll,
+//! `poll_batch_reused`); every record's value is touched. Beside them,
+//! `decode_only` decodes the same bytes into owned records with
+//! `RecordDecoder` and `Batch::records`, and `decode_refs` into borrowed
+//! views with `Batch::record_refs`: the differences are the hand-off itself.
 //!
 //! `cargo bench -p sluice-fetch --bench poll`
 #![allow(missing_docs)] // criterion's macros generate undocumented items
@@ -22,7 +27,7 @@ use kafka_protocol::messages::{BrokerId, FetchResponse, MetadataResponse, TopicN
 use kafka_protocol::protocol::StrBytes;
 use sluice_fetch::cluster::Cluster;
 use sluice_fetch::fetcher::Fetcher;
-use sluice_fetch::{FetchConfig, TopicPartition};
+use sluice_fetch::{FetchConfig, PolledBatch, TopicPartition};
 use sluice_wire::records::{BatchBuilder, Compression, RecordDecoder};
 
 const BATCHES: usize = 100;
@@ -89,12 +94,17 @@ fn response(records: &Bytes) -> FetchResponse {
     ])
 }
 
-/// Takes in the canned response at offset 0 and polls it dry.
-fn poll_all(fetcher: &mut Fetcher, cluster: &Cluster, response: &FetchResponse) -> usize {
+/// Takes in the canned response at offset 0.
+fn take_in(fetcher: &mut Fetcher, cluster: &Cluster, response: &FetchResponse) {
     let tp = TopicPartition::new("events", 0);
     fetcher.seek(&tp, 0).unwrap();
     fetcher.build_fetch(1, FETCH_VERSION, cluster).unwrap();
     fetcher.on_fetch_response(1, response);
+}
+
+/// Takes in the canned response and polls it dry with `poll`.
+fn poll_all(fetcher: &mut Fetcher, cluster: &Cluster, response: &FetchResponse) -> usize {
+    take_in(fetcher, cluster, response);
     let (mut count, mut total) = (0, 0);
     loop {
         let polled = fetcher.poll().unwrap();
@@ -105,6 +115,37 @@ fn poll_all(fetcher: &mut Fetcher, cluster: &Cluster, response: &FetchResponse) 
         total += polled
             .iter()
             .map(|r| r.value.as_ref().map_or(0, |v| v.len()))
+            .sum::<usize>();
+    }
+    assert_eq!(count as u64, RECORDS);
+    total
+}
+
+/// The same with `poll_batch` (`reuse`: `poll_batch_into` one batch).
+fn poll_batch_all(
+    fetcher: &mut Fetcher,
+    cluster: &Cluster,
+    response: &FetchResponse,
+    reuse: Option<&mut PolledBatch>,
+) -> usize {
+    take_in(fetcher, cluster, response);
+    let (mut count, mut total) = (0, 0);
+    let mut fresh = PolledBatch::new();
+    let reused = reuse.is_some();
+    let batch = reuse.unwrap_or(&mut fresh);
+    loop {
+        if reused {
+            fetcher.poll_batch_into(batch).unwrap();
+        } else {
+            *batch = fetcher.poll_batch().unwrap();
+        }
+        if batch.is_empty() {
+            break;
+        }
+        count += batch.len();
+        total += batch
+            .iter()
+            .map(|r| r.value.map_or(0, |v| v.len()))
             .sum::<usize>();
     }
     assert_eq!(count as u64, RECORDS);
@@ -126,12 +167,37 @@ fn benches(c: &mut Criterion) {
     g.bench_function("poll_hand_off", |b| {
         b.iter(|| black_box(poll_all(&mut fetcher, &cluster, &response)))
     });
+    g.bench_function("poll_batch", |b| {
+        b.iter(|| black_box(poll_batch_all(&mut fetcher, &cluster, &response, None)))
+    });
+    let mut batch = PolledBatch::new();
+    g.bench_function("poll_batch_reused", |b| {
+        b.iter(|| {
+            black_box(poll_batch_all(
+                &mut fetcher,
+                &cluster,
+                &response,
+                Some(&mut batch),
+            ))
+        })
+    });
     let mut decoder = RecordDecoder::new(FetchConfig::default().decode_options());
     g.bench_function("decode_only", |b| {
         b.iter(|| {
             let mut total = 0;
             for batch in decoder.decode_batches(records.clone()).unwrap() {
                 for record in batch.records() {
+                    total += record.unwrap().value.map_or(0, |v| v.len());
+                }
+            }
+            black_box(total)
+        })
+    });
+    g.bench_function("decode_refs", |b| {
+        b.iter(|| {
+            let mut total = 0;
+            for batch in decoder.decode_batches(records.clone()).unwrap() {
+                for record in batch.record_refs() {
                     total += record.unwrap().value.map_or(0, |v| v.len());
                 }
             }

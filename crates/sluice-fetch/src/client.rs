@@ -20,8 +20,9 @@ use crate::backoff::Backoff;
 use crate::cluster::Cluster;
 use crate::config::FetchConfig;
 use crate::error::{FetchError, Result};
-use crate::fetcher::Fetcher;
+use crate::fetcher::{Fetcher, Sink};
 use crate::offsets::{self, ListedOffset, OffsetSpec};
+use crate::polled::PolledBatch;
 use crate::pool::BrokerPool;
 use crate::record::ConsumerRecord;
 use crate::stats::{FetchStats, FetchStatsSnapshot, PartitionStats};
@@ -292,18 +293,54 @@ impl FetchClient {
     /// Cancel-safe: dropped before it returns, it has returned no record;
     /// all it loses is that poll's count in [`FetchClient::stats`].
     pub async fn poll(&mut self, timeout: Duration) -> Result<Vec<ConsumerRecord>> {
+        let mut records = Vec::new();
+        self.poll_counted(timeout, &mut records).await?;
+        Ok(records)
+    }
+
+    /// [`FetchClient::poll`]'s records as a [`PolledBatch`]: views of the
+    /// fetched buffers, with no reference count or allocation per record;
+    /// the same records, positions and errors, poll for poll.
+    ///
+    /// Cancel-safe in the same way: records are taken from the buffered
+    /// fetches only when the call is about to return, with no await in
+    /// between, so a future dropped before it returns has taken none; they
+    /// stay buffered for the next poll.
+    pub async fn poll_batch(&mut self, timeout: Duration) -> Result<PolledBatch> {
+        let mut batch = PolledBatch::new();
+        self.poll_counted(timeout, &mut batch).await?;
+        Ok(batch)
+    }
+
+    /// [`FetchClient::poll_batch`] into `batch`, emptied first and keeping
+    /// its allocations, so a poll loop that hands its last batch back
+    /// allocates nothing per poll. Cancel-safe as `poll_batch`: dropped
+    /// before it returns, it has taken no record, and `batch` is empty (or
+    /// untouched, if the future was never polled).
+    pub async fn poll_batch_into(
+        &mut self,
+        timeout: Duration,
+        batch: &mut PolledBatch,
+    ) -> Result<()> {
+        batch.clear();
+        self.poll_counted(timeout, batch).await
+    }
+
+    /// A poll into `out` (empty on entry), counted in the stats.
+    async fn poll_counted(&mut self, timeout: Duration, out: &mut impl Sink) -> Result<()> {
         if let Some(at) = self.returned_at.take() {
             self.stats.poll_interval(at.elapsed());
         }
-        let result = self.poll_records(timeout).await;
+        let result = self.poll_records(timeout, out).await;
         self.returned_at = Some(Instant::now());
-        self.stats
-            .polled(result.as_ref().map_or(0, |records| records.len()));
+        self.stats.polled(out.len());
         result
     }
 
-    /// [`FetchClient::poll`] without the counting.
-    async fn poll_records(&mut self, timeout: Duration) -> Result<Vec<ConsumerRecord>> {
+    /// The poll loop: `out` is filled by one synchronous
+    /// [`Fetcher::poll_into`] just before returning (never across an
+    /// await), which is what makes every poll cancel-safe.
+    async fn poll_records(&mut self, timeout: Duration, out: &mut impl Sink) -> Result<()> {
         let deadline = deadline_after(timeout);
         loop {
             while let Ok(event) = self.events_rx.try_recv() {
@@ -313,10 +350,10 @@ impl FetchClient {
                 return Err(e);
             }
             self.drive();
-            let records = self.fetcher.poll()?;
-            if !records.is_empty() {
+            self.fetcher.poll_into(out)?;
+            if out.len() > 0 {
                 self.drive();
-                return Ok(records);
+                return Ok(());
             }
             let wake = self.next_wake().map_or(deadline, |w| w.min(deadline));
             match tokio::time::timeout_at(wake, self.events_rx.recv()).await {
@@ -327,7 +364,7 @@ impl FetchClient {
                     }
                 }
                 Ok(None) => unreachable!("the client holds a sender"),
-                Err(_) if Instant::now() >= deadline => return Ok(Vec::new()),
+                Err(_) if Instant::now() >= deadline => return Ok(()),
                 Err(_) => {}
             }
         }

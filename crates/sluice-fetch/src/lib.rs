@@ -23,7 +23,8 @@
 //! ```
 //!
 //! With a broker: `FetchClient::connect(config).await?`, `assign`, then
-//! `poll(timeout).await?` in a loop.
+//! `poll(timeout).await?` in a loop, or `poll_batch(timeout).await?` for
+//! the same records as views of the fetched buffers ([`PolledBatch`]).
 
 pub mod backoff;
 pub mod client;
@@ -34,6 +35,7 @@ pub mod fetcher;
 pub mod histogram;
 pub mod offsets;
 pub mod partition;
+pub mod polled;
 pub mod pool;
 pub mod record;
 pub mod session;
@@ -43,4 +45,6 @@ pub use client::FetchClient;
 pub use config::{FetchConfig, IsolationLevel, OffsetReset};
 pub use error::{FetchError, Result};
 pub use partition::TopicPartition;
+pub use polled::PolledBatch;
+pub use record::{ConsumerRecord, ConsumerRecordRef};
 pub use stats::{FetchStats, FetchStatsSnapshot, PartitionStats};

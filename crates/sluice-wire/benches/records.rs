@@ -4,7 +4,9 @@
 //! compressed record sections. Every record is touched (value lengths summed).
 //!
 //! Per codec, `decode_<codec>` iterates owned [`Record`]s (`Batch::records`)
-//! and `refs_<codec>` borrowed views (`Batch::record_refs`). The bounds:
+//! and `refs_<codec>` borrowed views (`Batch::record_refs`); `cursor_none`
+//! reads the uncompressed batches through a `RecordCursor` held apart from
+//! the batch, as the fetcher's poll does (a poll cut mid-batch resumes it). The bounds:
 //! `raw_lz4_frame` is lz4_flex's frame decoder (allocating per frame, as a
 //! user would call it), `raw_lz4_block` lz4_flex's block decoder into a
 //! reused buffer (the codec's floor), `raw_zstd` zstd into a reused buffer.
@@ -93,6 +95,18 @@ fn refs_all(decoder: &mut RecordDecoder, data: &Bytes) -> usize {
     total
 }
 
+fn cursor_all(decoder: &mut RecordDecoder, data: &Bytes) -> usize {
+    let mut total = 0;
+    let mut data = data.clone();
+    while let Some(batch) = decoder.next_batch(&mut data).unwrap() {
+        let mut cursor = batch.cursor();
+        while let Some(record) = cursor.next(&batch) {
+            total += record.unwrap().value.map_or(0, |v| v.len());
+        }
+    }
+    total
+}
+
 fn benches(c: &mut Criterion) {
     let plain = data(Compression::None);
     let raw_bytes = plain.batches.len() as u64;
@@ -154,6 +168,10 @@ fn benches(c: &mut Criterion) {
                 b.iter(|| black_box(refs_all(&mut decoder, bytes)))
             });
         }
+        let mut decoder = RecordDecoder::new(DecodeOptions::default());
+        g.bench_function("cursor_none", |b| {
+            b.iter(|| black_box(cursor_all(&mut decoder, &plain.batches)))
+        });
         let mut decoder = RecordDecoder::new(DecodeOptions {
             check_crcs: false,
             ..DecodeOptions::default()

@@ -12,7 +12,7 @@ use std::time::Duration;
 use futures_core::Stream;
 use sluice_fetch::offsets::OffsetSpec;
 use sluice_fetch::record::ConsumerRecord;
-use sluice_fetch::{FetchClient, TopicPartition};
+use sluice_fetch::{FetchClient, PolledBatch, TopicPartition};
 use sluice_group::{
     CommitHandle, Committed, GroupConsumer, GroupMetrics, Offsets, RebalanceListener,
 };
@@ -157,6 +157,28 @@ impl Consumer {
             Inner::Idle => Err(Error::Usage("subscribe or assign before polling".into())),
             Inner::Group(g) => Ok(g.poll(timeout).await?),
             Inner::Assigned(c) => Ok(c.poll(timeout).await?),
+        }
+    }
+
+    /// The next records as a [`PolledBatch`]: the records [`Consumer::poll`]
+    /// would return, as views of the fetched buffers (no reference count or
+    /// allocation per record; [`PolledBatch::to_owned`] or
+    /// [`ConsumerRecordRef::to_owned`](sluice_fetch::record::ConsumerRecordRef::to_owned)
+    /// keeps them). The batch owns its buffers, so its records stay valid
+    /// while it lives, across later polls.
+    ///
+    /// Reading assigned partitions, the records are decoded straight into
+    /// the batch. A group member's records come from its poll (which keeps
+    /// what it returned for commits), so there the batch holds them owned:
+    /// the same records and views, without the saving.
+    ///
+    /// Cancel-safe: a dropped future has taken no record (they stay
+    /// buffered for the next poll) and marks none consumed.
+    pub async fn poll_batch(&mut self, timeout: Duration) -> Result<PolledBatch> {
+        match &mut self.inner {
+            Inner::Idle => Err(Error::Usage("subscribe or assign before polling".into())),
+            Inner::Group(g) => Ok(PolledBatch::from_records(g.poll(timeout).await?)),
+            Inner::Assigned(c) => Ok(c.poll_batch(timeout).await?),
         }
     }
 

@@ -55,12 +55,13 @@ pub use config::{ConsumerConfig, ConsumerConfigBuilder};
 pub use consumer::{Consumer, RecordStream};
 pub use error::Error;
 pub use sluice_fetch::offsets::OffsetSpec;
-pub use sluice_fetch::record::ConsumerRecord;
+pub use sluice_fetch::polled::PolledBatch;
+pub use sluice_fetch::record::{ConsumerRecord, ConsumerRecordRef};
 pub use sluice_fetch::{IsolationLevel, OffsetReset, TopicPartition};
 pub use sluice_group::{
     CommitHandle, GroupMetrics, ListenerFuture, OffsetAndMetadata, Offsets, RebalanceListener,
 };
-pub use sluice_wire::records::{Header, Headers};
+pub use sluice_wire::records::{Header, HeaderRef, Headers, HeadersRef};
 
 /// The metrics snapshot of a consumer, producer and pipeline, and its
 /// Prometheus text rendering (the metric names are listed there).

@@ -6,10 +6,19 @@ use std::collections::{HashSet, VecDeque};
 
 use bytes::Bytes;
 use sluice_wire::WireError;
-use sluice_wire::records::{Batch, RecordDecoder, Records, whole_batch_len};
+use sluice_wire::records::{Batch, RecordCursor, RecordDecoder, Records, whole_batch_len};
 
+use super::sink::Sink;
 use crate::TopicPartition;
-use crate::record::ConsumerRecord;
+
+/// The batch whose records are going out, and the place in it.
+#[derive(Debug)]
+enum Current {
+    /// A v2 batch: records go out as views of its buffer, each parsed once.
+    V2 { batch: Batch, cursor: RecordCursor },
+    /// Legacy messages, decoded owned when the batch was.
+    Legacy(Records),
+}
 
 /// One partition's share of a fetch response.
 #[derive(Debug)]
@@ -25,7 +34,7 @@ pub(crate) struct CompletedFetch {
     /// a time (not a whole fetch's, which for zstd text is 20x its size).
     raw: Bytes,
     /// The batch being handed out; its records are parsed as they go out.
-    current: Option<Records>,
+    current: Option<Current>,
     current_end: Option<i64>,
     read_committed: bool,
     /// Aborted transactions `(producer id, first offset)` by first offset.
@@ -65,30 +74,50 @@ impl CompletedFetch {
     /// under read_committed, aborted transactions are skipped; `next_offset`
     /// moves past them. On a decode error nothing after the error is handed
     /// out and `next_offset` stays at the first record not returned.
+    ///
+    /// `out` decides what a record becomes (an owned record, a span of its
+    /// batch's buffer): the choice of records is made here alone.
     pub fn drain(
         &mut self,
         decoder: &mut RecordDecoder,
         max: usize,
-        out: &mut Vec<ConsumerRecord>,
+        out: &mut impl Sink,
     ) -> Result<(), WireError> {
         let mut taken = 0;
         while taken < max {
-            if let Some(records) = self.current.as_mut() {
-                let next = records.next();
-                if records.size_hint().1 == Some(0) {
+            if let Some(current) = self.current.as_mut() {
+                // Each arm hands out at most one record; `None` once the
+                // batch has no more.
+                let more = match current {
+                    Current::V2 { batch, cursor } => match cursor.next(batch) {
+                        Some(record) => {
+                            let record = record?;
+                            if record.offset >= self.next_offset {
+                                self.next_offset = record.offset + 1;
+                                out.push_ref(&self.tp, batch.buffer(), &record);
+                                taken += 1;
+                            }
+                            Some(cursor.remaining() > 0)
+                        }
+                        None => None,
+                    },
+                    Current::Legacy(records) => match records.next() {
+                        Some(record) => {
+                            let record = record?;
+                            if record.offset >= self.next_offset {
+                                self.next_offset = record.offset + 1;
+                                out.push_owned(&self.tp, record);
+                                taken += 1;
+                            }
+                            Some(records.size_hint().1 != Some(0))
+                        }
+                        None => None,
+                    },
+                };
+                if more != Some(true) {
                     self.current = None; // nothing left in this batch
                 }
-                if let Some(record) = next {
-                    let record = record?;
-                    if record.offset >= self.next_offset {
-                        self.next_offset = record.offset + 1;
-                        out.push(ConsumerRecord::new(
-                            self.tp.topic.clone(),
-                            self.tp.partition,
-                            record,
-                        ));
-                        taken += 1;
-                    }
+                if more.is_some() {
                     continue;
                 }
             }
@@ -112,7 +141,12 @@ impl CompletedFetch {
             // that does not parse (the CRC held, so a producer wrote it wrong)
             // ends the drain there: the records before it are handed out and
             // `next_offset` names it, as the Java consumer does.
-            self.current = Some(batch.records());
+            self.current = Some(if batch.header.magic == 2 {
+                let cursor = batch.cursor();
+                Current::V2 { batch, cursor }
+            } else {
+                Current::Legacy(batch.records())
+            });
             self.current_end = Some(last);
         }
         // Out of whole batches: what is left may be a torn tail (brokers cut

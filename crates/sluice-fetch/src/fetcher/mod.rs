@@ -10,6 +10,7 @@
 //! application puts back-pressure on the brokers instead of growing memory.
 
 mod completed;
+mod sink;
 mod state;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -23,10 +24,12 @@ use crate::cluster::Cluster;
 use crate::config::{FetchConfig, IsolationLevel, OffsetReset};
 use crate::error::{FetchError, Result};
 use crate::offsets::{ListedOffset, OffsetSpec};
+use crate::polled::PolledBatch;
 use crate::record::ConsumerRecord;
 use crate::session::{FetchParams, FetchSession, PartitionFetch};
 
 use completed::CompletedFetch;
+pub(crate) use sink::Sink;
 pub use state::{PartitionState, Position, Verify};
 
 /// What a fetch response asks of the driver.
@@ -514,6 +517,31 @@ impl Fetcher {
     /// no records were collected, otherwise on the next call. A corrupt
     /// batch is never skipped: the position stays before it.
     pub fn poll(&mut self) -> Result<Vec<ConsumerRecord>> {
+        let mut out = Vec::new();
+        self.poll_into(&mut out)?;
+        Ok(out)
+    }
+
+    /// What [`Fetcher::poll`] hands out (the same records, errors and
+    /// positions after), as views of the fetched buffers: no reference
+    /// count or allocation per record. See [`PolledBatch`].
+    pub fn poll_batch(&mut self) -> Result<PolledBatch> {
+        let mut batch = PolledBatch::new();
+        self.poll_into(&mut batch)?;
+        Ok(batch)
+    }
+
+    /// [`Fetcher::poll_batch`] into `batch`, which is emptied first and
+    /// keeps its allocations (hand the last poll's batch back to poll
+    /// without allocating). On an error `batch` is left empty.
+    pub fn poll_batch_into(&mut self, batch: &mut PolledBatch) -> Result<()> {
+        batch.clear();
+        self.poll_into(batch)
+    }
+
+    /// The one poll: chooses the records, advances the positions, and puts
+    /// the records into `out` (empty on entry) in the shape it makes them.
+    pub(crate) fn poll_into(&mut self, out: &mut impl Sink) -> Result<()> {
         if let Some(e) = self.errors.pop_front() {
             return Err(e);
         }
@@ -531,11 +559,11 @@ impl Fetcher {
         }
         let max = self.config.max_poll_records;
         if self.buffered.is_empty() {
-            return Ok(Vec::new());
+            return Ok(());
         }
         // Sized for a whole poll at the default max.poll.records (500), so
         // handing records out does not grow and copy the vector.
-        let mut out = Vec::with_capacity(max.min(4096));
+        out.reserve(max.min(4096));
         let mut i = 0;
         while out.len() < max && i < self.buffered.len() {
             let fetch = &mut self.buffered[i];
@@ -549,7 +577,7 @@ impl Fetcher {
                 i += 1;
                 continue;
             }
-            let result = fetch.drain(&mut self.decoder, max - out.len(), &mut out);
+            let result = fetch.drain(&mut self.decoder, max - out.len(), out);
             let (tp, next_offset, drained) =
                 (fetch.tp.clone(), fetch.next_offset, fetch.is_drained());
             if let Some(state) = self.partitions.get_mut(&tp) {
@@ -564,7 +592,7 @@ impl Fetcher {
                     offset: next_offset,
                     source,
                 };
-                if out.is_empty() {
+                if out.len() == 0 {
                     return Err(err);
                 }
                 self.errors.push_back(err);
@@ -576,7 +604,7 @@ impl Fetcher {
                 i += 1;
             }
         }
-        Ok(out)
+        Ok(())
     }
 
     fn remove_buffered(&mut self, i: usize) {

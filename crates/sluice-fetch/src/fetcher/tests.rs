@@ -652,3 +652,5 @@ fn unassigning_drops_buffered_data() {
     assert!(f.poll().unwrap().is_empty());
     assert!(matches!(f.seek(&tp(0), 1), Err(FetchError::NotAssigned(_))));
 }
+
+mod batch;

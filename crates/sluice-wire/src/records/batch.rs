@@ -183,6 +183,23 @@ impl Batch {
         }
     }
 
+    /// A cursor over the records that does not borrow the batch, for a
+    /// reader that keeps the batch and its place in it side by side (a
+    /// poll cut at `max.poll.records` in the middle of a batch): each
+    /// [`RecordCursor::next`] call borrows the batch only for the view it
+    /// returns. Decodes exactly as [`Batch::record_refs`] does.
+    pub fn cursor(&self) -> RecordCursor {
+        RecordCursor {
+            inner: match &self.body {
+                Body::V2(_) => CursorInner::V2(Parser::new(&self.header)),
+                Body::Legacy(records) => CursorInner::Legacy {
+                    next: 0,
+                    len: records.len(),
+                },
+            },
+        }
+    }
+
     /// The (decompressed) records section a v2 batch's records are read
     /// from; empty for legacy batches, whose records each hold their own.
     pub fn buffer(&self) -> &Bytes {
@@ -277,6 +294,46 @@ impl<'a> Iterator for RecordRefs<'a> {
         match &self.inner {
             RefsInner::V2 { parser, .. } => (0, Some(parser.remaining)),
             RefsInner::Legacy(it) => it.size_hint(),
+        }
+    }
+}
+
+/// A place in a batch's records, held apart from the batch: see
+/// [`Batch::cursor`].
+#[derive(Debug, Clone)]
+pub struct RecordCursor {
+    inner: CursorInner,
+}
+
+#[derive(Debug, Clone)]
+enum CursorInner {
+    V2(Parser),
+    Legacy { next: usize, len: usize },
+}
+
+impl RecordCursor {
+    /// The next record of `batch`, which must be the batch the cursor came
+    /// from (given another, it yields errors or nothing, never a panic).
+    /// After an error, `None`.
+    #[inline(always)]
+    pub fn next<'a>(&mut self, batch: &'a Batch) -> Option<Result<RecordRef<'a>>> {
+        match (&mut self.inner, &batch.body) {
+            (CursorInner::V2(parser), Body::V2(data)) => parser.next(data),
+            (CursorInner::Legacy { next, len }, Body::Legacy(records)) if *next < *len => {
+                let record = records.get(*next)?;
+                *next += 1;
+                Some(Ok(record.view()))
+            }
+            _ => None,
+        }
+    }
+
+    /// At most this many records are left (exactly, unless one fails to
+    /// decode).
+    pub fn remaining(&self) -> usize {
+        match &self.inner {
+            CursorInner::V2(parser) => parser.remaining,
+            CursorInner::Legacy { next, len } => len - next,
         }
     }
 }

@@ -204,6 +204,27 @@ impl<'a> HeadersRef<'a> {
         self.iter().find(|h| h.key == key).map(|h| h.value)
     }
 
+    /// The wire bytes and the count of headers read from a record (what a
+    /// compact copy of the view keeps, see [`HeadersRef::from_raw_parts`]);
+    /// `None` for headers held decoded (legacy or built records). Headers of
+    /// a record without any are `Some((&[], 0))`.
+    pub fn raw_parts(&self) -> Option<(&'a [u8], usize)> {
+        match self.inner {
+            Inner::Raw { raw, count } => Some((raw, count)),
+            Inner::Owned(_) => None,
+        }
+    }
+
+    /// The view again from what [`HeadersRef::raw_parts`] gave, without
+    /// parsing: the bytes were validated when the record was read. Other
+    /// bytes are safe too, but iterate only up to the first header that
+    /// does not parse.
+    pub fn from_raw_parts(raw: &'a [u8], count: usize) -> HeadersRef<'a> {
+        HeadersRef {
+            inner: Inner::Raw { raw, count },
+        }
+    }
+
     /// The owned headers, sharing `buffer` when they lie in it (and copying
     /// otherwise).
     pub fn to_headers(&self, buffer: &Bytes) -> Headers {

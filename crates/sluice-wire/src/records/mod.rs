@@ -34,7 +34,7 @@ mod varint;
 use std::fmt;
 use std::str::FromStr;
 
-pub use batch::{Batch, BatchHeader, ControlRecord, RecordRefs, Records};
+pub use batch::{Batch, BatchHeader, ControlRecord, RecordCursor, RecordRefs, Records};
 pub use decoder::{DecodeOptions, RecordDecoder, whole_batch_len};
 pub use encoder::BatchBuilder;
 pub use header::{Header, HeaderRef, Headers, HeadersRef};

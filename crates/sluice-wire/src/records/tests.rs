@@ -635,3 +635,42 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_cursor_reads_what_record_refs_read_and_header_parts_round_trip() {
+    let mut b = BatchBuilder::new(Compression::Lz4);
+    b.push(
+        5,
+        Some(b"k"),
+        Some(b"v"),
+        &[(b"h", Some(b"1")), (b"h", None)],
+    );
+    b.push(6, None, None, &[]);
+    let mut set = b.build(3).unwrap().to_vec();
+    set.extend(legacy_message(1, 5, 0, 9, None, Some(b"old")));
+    let batches = decoder().decode_batches(Bytes::from(set)).unwrap();
+    for batch in &batches {
+        let mut cursor = batch.cursor();
+        let mut refs = batch.record_refs();
+        assert_eq!(cursor.remaining(), batch.header.record_count as usize);
+        while let Some(r) = cursor.next(batch) {
+            let (r, want) = (r.unwrap(), refs.next().unwrap().unwrap());
+            assert_eq!(r.to_record(batch.buffer()), want.to_record(batch.buffer()));
+            let (raw, count) = r.headers.raw_parts().unwrap();
+            let again = HeadersRef::from_raw_parts(raw, count);
+            assert_eq!(
+                again.iter().collect::<Vec<_>>(),
+                r.headers.iter().collect::<Vec<_>>()
+            );
+        }
+        assert!(refs.next().is_none());
+        assert_eq!(cursor.remaining(), 0);
+        // Another batch's cursor reads nothing from this one.
+        let other = batches
+            .iter()
+            .find(|o| o.header.magic != batch.header.magic);
+        assert!(other.unwrap().cursor().next(batch).is_none());
+    }
+    let first = batches[0].cursor().next(&batches[0]).unwrap().unwrap();
+    assert_eq!(first.headers.raw_parts().unwrap().1, 2);
+}
