@@ -46,7 +46,7 @@ pub mod stats;
 
 pub use batcher::{Batch, Batcher, PartitionRange};
 pub use compute::Computation;
-pub use config::{BatchConfig, GroupBy};
+pub use config::{BatchConfig, GroupBy, Guarantee};
 pub use error::{BatchError, BoxError};
 pub use metrics::{Metrics, MetricsPublisher, render_prometheus};
 pub use pipeline::{
