@@ -36,3 +36,6 @@ mod bootstrap;
 
 #[path = "fake_cluster/sasl.rs"]
 mod sasl;
+
+#[path = "fake_cluster/exactly_once.rs"]
+mod exactly_once;

@@ -8,4 +8,5 @@ mod mock_cluster {
     pub mod basics;
     pub mod cluster;
     pub mod faults;
+    pub mod transactions;
 }
