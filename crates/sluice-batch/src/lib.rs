@@ -3,7 +3,9 @@
 //! application's function on each, write its results to a topic, and commit
 //! only after the function and the writes succeeded (at-least-once). A
 //! failing batch is retried with backoff, then stops the run with the error;
-//! it is never skipped.
+//! it is never skipped. With `processing.guarantee=exactly_once_v2` each
+//! batch's results and offsets commit in one transaction instead
+//! ([`pipeline::exactly_once`]).
 //!
 //! The batching itself is sans-I/O ([`Batcher`]), and the built-in
 //! computations are plain functions ([`compute`]):
