@@ -75,7 +75,7 @@ async fn write_input(c: &Cluster, per_partition: i64) -> (u64, i64) {
 }
 
 /// `sluice batch --exactly-once` over the input, `stats:amount` into `out`.
-fn batch(c: &Cluster, group: &str, out: &str, exit: bool) -> Command {
+fn batch(c: &Cluster, group: &str, out: &str, exit: bool, extra: &[&str]) -> Command {
     let mut cmd = Command::new(sluice_bin());
     cmd.args([
         "batch",
@@ -109,6 +109,7 @@ fn batch(c: &Cluster, group: &str, out: &str, exit: bool) -> Command {
         "-X",
         "producer.retry.backoff.ms=50",
     ])
+    .args(extra)
     .stdout(Stdio::null())
     .stderr(Stdio::piped());
     if exit {
@@ -164,91 +165,20 @@ async fn wait(mut child: Child) -> (std::process::ExitStatus, String) {
     .expect("join")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sluice_batch_exactly_once_killed_at_random_counts_every_record_once() {
-    let runs: u32 = std::env::var("SLUICE_EOS_RUNS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(3);
-    let seed: u64 = std::env::var("SLUICE_EOS_SEED")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| {
-            SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .expect("clock")
-                .as_nanos() as u64
-                | 1
-        });
-    println!("SLUICE_EOS_SEED={seed} SLUICE_EOS_RUNS={runs}");
-    let mut rng = Rng(seed);
-
-    let c = Cluster::start("fk-eos", PARTITIONS).await;
-    let out = unique_name("fk-eos-out");
-    assert!(c.broker.create_topic(&out, 1), "create {out}");
-    // Enough input that every round can make a few batches of progress.
-    let per_partition = 600 + i64::from(runs) * 120;
-    let (count, sum) = write_input(&c, per_partition).await;
-    let group = unique_name("fk-eos");
-    let committed_offsets = || {
-        (0..PARTITIONS)
-            .map(|p| c.broker.committed_offset(&group, &c.topic, p))
-            .collect::<Vec<_>>()
-    };
-    let drained = || {
-        committed_offsets()
-            .iter()
-            .all(|o| *o == Some(per_partition))
-    };
-
-    // Kill rounds: each process is SIGKILLed at a random point: once the
-    // results log has grown by a random number of entries (a result record
-    // or a commit marker), plus a random few milliseconds, so the kill lands
-    // with results half written, offsets sent, or a commit under way.
-    let mut kills = 0;
-    for round in 0..runs {
-        if drained() {
-            break;
-        }
-        let log_end = || c.broker.next_offset(&out, 0).expect("results partition");
-        let target = log_end() + 1 + rng.below(12) as i64;
-        let extra = Duration::from_millis(rng.below(25));
-        let mut child = batch(&c, &group, &out, false).spawn().expect("spawn");
-        let deadline = Instant::now() + LIMIT;
-        while log_end() < target && !drained() {
-            let exited = child.try_wait().expect("try_wait");
-            assert!(exited.is_none(), "round {round}: sluice exited: {exited:?}");
-            assert!(Instant::now() < deadline, "round {round}: no progress");
-            // Watching for the fault's trigger, not synchronising on a result.
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
-        tokio::time::sleep(extra).await;
-        child.kill().expect("SIGKILL");
-        let (status, _) = wait(child).await;
-        assert!(!status.success());
-        kills += 1;
-        println!(
-            "round {round}: killed at results log entry {} (target {target}, +{extra:?}); committed offsets {:?}",
-            log_end(),
-            committed_offsets()
-        );
-    }
-
-    // The last process drains the input and exits.
-    let started = Instant::now();
-    let child = batch(&c, &group, &out, true).spawn().expect("spawn");
-    let (status, stderr) = wait(child).await;
-    assert!(status.success(), "the final run failed: {stderr}");
-    assert!(started.elapsed() < Duration::from_secs(120));
-    for p in 0..PARTITIONS {
-        assert_eq!(
-            c.broker.committed_offset(&group, &c.topic, p),
-            Some(per_partition),
-            "partition {p} committed to its end"
-        );
-    }
-
+/// Reads the results with librdkafka at read_committed and checks every
+/// input offset is in exactly one of them, and the count and sum are the
+/// truth; returns how many results were committed, how many the log holds
+/// (read_uncommitted: aborted ones too) and how many records the aborted
+/// ones covered.
+async fn check_exactly_once(
+    c: &Cluster,
+    out: &str,
+    count: u64,
+    sum: i64,
+    seed: u64,
+) -> (usize, usize, u64) {
     let boot = c.bootstrap();
+    let out = out.to_string();
     let (b, o) = (boot.clone(), out.clone());
     let committed = tokio::task::spawn_blocking(move || read_results(&b, &o, "read_committed"))
         .await
@@ -298,10 +228,126 @@ async fn sluice_batch_exactly_once_killed_at_random_counts_every_record_once() {
         .map(|r| r["records"].as_u64().unwrap())
         .sum();
     assert!(uncommitted_records >= count);
-    println!(
-        "{kills} kills; {} committed results, {} results in the log ({} records in aborted attempts)",
+    (
         committed.len(),
         everything.len(),
-        uncommitted_records - count
+        uncommitted_records - count,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sluice_batch_exactly_once_killed_at_random_counts_every_record_once() {
+    let runs: u32 = std::env::var("SLUICE_EOS_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3);
+    let seed: u64 = std::env::var("SLUICE_EOS_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| {
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .expect("clock")
+                .as_nanos() as u64
+                | 1
+        });
+    println!("SLUICE_EOS_SEED={seed} SLUICE_EOS_RUNS={runs}");
+    let mut rng = Rng(seed);
+
+    let c = Cluster::start("fk-eos", PARTITIONS).await;
+    let out = unique_name("fk-eos-out");
+    assert!(c.broker.create_topic(&out, 1), "create {out}");
+    // Enough input that every round can make a few batches of progress.
+    let per_partition = 600 + i64::from(runs) * 120;
+    let (count, sum) = write_input(&c, per_partition).await;
+    let group = unique_name("fk-eos");
+    let committed_offsets = || {
+        (0..PARTITIONS)
+            .map(|p| c.broker.committed_offset(&group, &c.topic, p))
+            .collect::<Vec<_>>()
+    };
+    let drained = || {
+        committed_offsets()
+            .iter()
+            .all(|o| *o == Some(per_partition))
+    };
+
+    // Kill rounds: each process is SIGKILLed at a random point: once the
+    // results log has grown by a random number of entries (a result record
+    // or a commit marker), plus a random few milliseconds, so the kill lands
+    // with results half written, offsets sent, or a commit under way.
+    let mut kills = 0;
+    for round in 0..runs {
+        if drained() {
+            break;
+        }
+        let log_end = || c.broker.next_offset(&out, 0).expect("results partition");
+        let target = log_end() + 1 + rng.below(12) as i64;
+        let extra = Duration::from_millis(rng.below(25));
+        let mut child = batch(&c, &group, &out, false, &[]).spawn().expect("spawn");
+        let deadline = Instant::now() + LIMIT;
+        while log_end() < target && !drained() {
+            let exited = child.try_wait().expect("try_wait");
+            assert!(exited.is_none(), "round {round}: sluice exited: {exited:?}");
+            assert!(Instant::now() < deadline, "round {round}: no progress");
+            // Watching for the fault's trigger, not synchronising on a result.
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        tokio::time::sleep(extra).await;
+        child.kill().expect("SIGKILL");
+        let (status, _) = wait(child).await;
+        assert!(!status.success());
+        kills += 1;
+        println!(
+            "round {round}: killed at results log entry {} (target {target}, +{extra:?}); committed offsets {:?}",
+            log_end(),
+            committed_offsets()
+        );
+    }
+
+    // The last process drains the input and exits.
+    let started = Instant::now();
+    let child = batch(&c, &group, &out, true, &[]).spawn().expect("spawn");
+    let (status, stderr) = wait(child).await;
+    assert!(status.success(), "the final run failed: {stderr}");
+    assert!(started.elapsed() < Duration::from_secs(120));
+    for p in 0..PARTITIONS {
+        assert_eq!(
+            c.broker.committed_offset(&group, &c.topic, p),
+            Some(per_partition),
+            "partition {p} committed to its end"
+        );
+    }
+
+    let (committed, everything, aborted) = check_exactly_once(&c, &out, count, sum, seed).await;
+    println!(
+        "{kills} kills; {committed} committed results, {everything} results in the log ({aborted} records in aborted attempts)"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_exactly_once_instance_joining_mid_run_takes_partitions_without_repeats() {
+    let c = Cluster::start("fk-eos-join", PARTITIONS).await;
+    let out = unique_name("fk-eos-join-out");
+    assert!(c.broker.create_topic(&out, 1), "create {out}");
+    let (count, sum) = write_input(&c, 1500).await;
+    let group = unique_name("fk-eos-join");
+    let a = batch(&c, &group, &out, true, &["--transactional-id", "eos-a"])
+        .spawn()
+        .expect("spawn a");
+    // Once a has written a few results, b joins: the group rebalances, and
+    // a gives partitions up between batches.
+    let deadline = Instant::now() + LIMIT;
+    while c.broker.next_offset(&out, 0).expect("results") < 6 {
+        assert!(Instant::now() < deadline, "a made no progress");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let b = batch(&c, &group, &out, true, &["--transactional-id", "eos-b"])
+        .spawn()
+        .expect("spawn b");
+    let ((a, a_err), (b, b_err)) = tokio::join!(wait(a), wait(b));
+    assert!(a.success(), "a: {a_err}");
+    assert!(b.success(), "b: {b_err}");
+    let (committed, everything, aborted) = check_exactly_once(&c, &out, count, sum, 0).await;
+    println!("{committed} committed results, {everything} in the log ({aborted} records aborted)");
 }
