@@ -39,3 +39,6 @@ mod sasl;
 
 #[path = "fake_cluster/exactly_once.rs"]
 mod exactly_once;
+
+#[path = "fake_cluster/exactly_once_bench.rs"]
+mod exactly_once_bench;
