@@ -351,3 +351,67 @@ async fn a_second_exactly_once_instance_joining_mid_run_takes_partitions_without
     let (committed, everything, aborted) = check_exactly_once(&c, &out, count, sum, 0).await;
     println!("{committed} committed results, {everything} in the log ({aborted} records aborted)");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pipeline_refuses_exactly_once_without_read_committed_or_a_transactional_id() {
+    use sluice_batch::{BatchConfig, BatchError, Guarantee, Pipeline};
+    use sluice_group::GroupConsumer;
+
+    let c = Cluster::start("fk-eos-refuse", 1).await;
+    let eos = BatchConfig {
+        guarantee: Guarantee::ExactlyOnceV2,
+        ..BatchConfig::default()
+    };
+    let producer = |id: Option<&str>| {
+        let mut pairs = vec![("bootstrap.servers", c.bootstrap())];
+        if let Some(id) = id {
+            pairs.push(("transactional.id", id.to_string()));
+        }
+        async move {
+            let config = ProducerConfig::default()
+                .with_pairs(pairs.iter().map(|(k, v)| (*k, v.as_str())))
+                .expect("producer config");
+            Producer::connect(config).await.expect("connect")
+        }
+    };
+    let consumer = |isolation: &'static str| {
+        let mut config = c.consumer_config(&unique_name("fk-eos-refuse"), 100);
+        config.fetch.set("isolation.level", isolation).unwrap();
+        async move {
+            GroupConsumer::new(config.fetch, config.group)
+                .await
+                .expect("consumer")
+        }
+    };
+    let refused = |r: Result<Pipeline, BatchError>| match r {
+        Err(BatchError::Config { key, .. }) => key,
+        Err(e) => panic!("{e}"),
+        Ok(_) => panic!("accepted"),
+    };
+    let key = refused(Pipeline::new(
+        consumer("read_uncommitted").await,
+        Some((producer(Some("t1")).await, "out".into())),
+        eos.clone(),
+    ));
+    assert_eq!(key, "isolation.level");
+    let key = refused(Pipeline::new(
+        consumer("read_committed").await,
+        Some((producer(None).await, "out".into())),
+        eos.clone(),
+    ));
+    assert_eq!(key, "transactional.id");
+    let key = refused(Pipeline::new(
+        consumer("read_committed").await,
+        None,
+        eos.clone(),
+    ));
+    assert_eq!(key, "processing.guarantee");
+    assert!(
+        Pipeline::new(
+            consumer("read_committed").await,
+            Some((producer(Some("t2")).await, "out".into())),
+            eos,
+        )
+        .is_ok()
+    );
+}

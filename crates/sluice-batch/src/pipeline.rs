@@ -255,6 +255,10 @@ impl Pipeline {
     ///
     /// After [`BatchError::Failed`] the pipeline does not run again: every
     /// later call returns [`BatchError::Stopped`] at once.
+    ///
+    /// Exactly-once: dropped while a batch's transaction is open, the batch
+    /// is neither committed nor lost: the next call aborts the transaction
+    /// (or finishes a commit under way) and reads the batch's records again.
     pub async fn run(
         &mut self,
         f: &mut dyn BatchFn,
