@@ -415,3 +415,114 @@ async fn the_pipeline_refuses_exactly_once_without_read_committed_or_a_transacti
         .is_ok()
     );
 }
+
+/// A transactional producer on the cluster, initialized.
+async fn txn_producer(c: &Cluster, id: &str) -> Producer {
+    let config = ProducerConfig::default()
+        .with_pairs([
+            ("bootstrap.servers", c.bootstrap().as_str()),
+            ("transactional.id", id),
+            ("linger.ms", "1"),
+            ("retry.backoff.ms", "50"),
+        ])
+        .expect("producer config");
+    let p = Producer::connect(config).await.expect("connect");
+    p.init_transactions().await.expect("init_transactions");
+    p
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pipeline_counts_only_committed_input_and_commits_past_the_markers() {
+    use sluice_batch::{Batch, BatchConfig, Guarantee, Output, Pipeline, sync_fn};
+    use sluice_group::GroupConsumer;
+
+    let c = Cluster::start("fk-eos-input", 1).await;
+    let out = unique_name("fk-eos-input-out");
+    assert!(c.broker.create_topic(&out, 1), "create {out}");
+    // Two producers' transactions interleaved in one partition: one aborts,
+    // the other commits, then a third transaction commits.
+    let (p1, p2) = (
+        txn_producer(&c, &unique_name("fk-eos-p1")).await,
+        txn_producer(&c, &unique_name("fk-eos-p2")).await,
+    );
+    let send = |p: &Producer, v: &str| {
+        p.send(ProducerRecord::new(c.topic.as_str(), format!(r#"{{"v":"{v}"}}"#)).partition(0))
+    };
+    p1.begin_transaction().unwrap();
+    p2.begin_transaction().unwrap();
+    for v in ["a0", "b0", "a1", "b1", "a2", "b2"] {
+        let p = if v.starts_with('a') { &p1 } else { &p2 };
+        send(p, v).await.expect("sent");
+    }
+    p1.abort_transaction().await.expect("abort");
+    p2.commit_transaction().await.expect("commit");
+    p1.begin_transaction().unwrap();
+    for v in ["c0", "c1"] {
+        send(&p1, v).await.expect("sent");
+    }
+    p1.commit_transaction().await.expect("commit");
+    let end = c.ends()[&0];
+    assert_eq!(end, 11, "8 records and 3 markers");
+
+    let group = unique_name("fk-eos-input");
+    let mut config = c.consumer_config(&group, 100);
+    config
+        .fetch
+        .set("isolation.level", "read_committed")
+        .unwrap();
+    let mut consumer = GroupConsumer::new(config.fetch, config.group)
+        .await
+        .expect("consumer");
+    consumer.subscribe([c.topic.clone()]);
+    let results = txn_producer(&c, &unique_name("fk-eos-results")).await;
+    let batch = BatchConfig {
+        guarantee: Guarantee::ExactlyOnceV2,
+        max_records: 2,
+        linger: Duration::from_millis(100),
+        ..BatchConfig::default()
+    };
+    let mut pipeline = Pipeline::new(consumer, Some((results, out.clone())), batch).unwrap();
+    let mut f = sync_fn(|b: &Batch| {
+        let values: Vec<serde_json::Value> = b
+            .records
+            .iter()
+            .map(|r| serde_json::from_slice(r.value.as_deref().unwrap()).unwrap())
+            .collect();
+        Ok(vec![Output::json(
+            &serde_json::json!({"records": b.records.len(), "values": values}),
+        )])
+    });
+    let progress = pipeline
+        .run(&mut f, true, &mut |_, _| {})
+        .await
+        .expect("run");
+    assert_eq!((progress.records, progress.retries), (5, 0));
+    // The position past the last marker is committed, in the transaction.
+    assert_eq!(c.broker.committed_offset(&group, &c.topic, 0), Some(end));
+    assert_eq!(
+        pipeline
+            .consumer_mut()
+            .lag()
+            .values()
+            .flatten()
+            .sum::<i64>(),
+        0,
+        "lag reaches 0"
+    );
+    pipeline.close().await.expect("close");
+
+    let (b, o) = (c.bootstrap(), out.clone());
+    let read = tokio::task::spawn_blocking(move || read_results(&b, &o, "read_committed"))
+        .await
+        .expect("join");
+    let values: Vec<String> = read
+        .iter()
+        .flat_map(|r| r["values"].as_array().unwrap().clone())
+        .map(|v| v["v"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        values,
+        ["b0", "b1", "b2", "c0", "c1"],
+        "only committed input"
+    );
+}
