@@ -497,6 +497,11 @@ async fn the_pipeline_counts_only_committed_input_and_commits_past_the_markers()
         .await
         .expect("run");
     assert_eq!((progress.records, progress.retries), (5, 0));
+    // The identity the offsets went with (KIP-447): this member's.
+    let member = pipeline.consumer_mut().group_metadata();
+    assert_eq!(member.group_id, group);
+    assert!(member.generation_id >= 1, "{member:?}");
+    assert!(!member.member_id.is_empty(), "{member:?}");
     // The position past the last marker is committed, in the transaction.
     assert_eq!(c.broker.committed_offset(&group, &c.topic, 0), Some(end));
     assert_eq!(
