@@ -85,6 +85,10 @@ pub(crate) struct TxnInner {
     pub added: HashSet<TopicPartition>,
     /// Whether AddOffsetsToTxn added a group to it.
     pub offsets_added: bool,
+    /// The last group coordinator TxnOffsetCommit went to, by group id (a
+    /// pipeline commits to the same group every transaction: no
+    /// FindCoordinator each time).
+    pub group_coordinator: Option<(String, BrokerAddr)>,
 }
 
 fn s(v: &str) -> StrBytes {
@@ -355,36 +359,48 @@ impl Txn {
                     })
                     .collect(),
             );
-        let slot = Mutex::new(None);
-        self.with_coordinator(pool, &group.group_id, 0, &slot, "TxnOffsetCommit", |conn| {
-            let mut commit = commit.clone();
-            async move {
-                let version = conn.versions().negotiate(ApiKey::TxnOffsetCommit)?;
-                if version < 3 {
-                    // The member identity (KIP-447) is sent from v3.
-                    commit.generation_id = -1;
-                    commit.member_id = StrBytes::default();
-                    commit.group_instance_id = None;
-                }
-                if version < 2 {
-                    for t in &mut commit.topics {
-                        for p in &mut t.partitions {
-                            p.committed_leader_epoch = -1;
+        let known = self
+            .lock()
+            .group_coordinator
+            .clone()
+            .filter(|(g, _)| *g == group.group_id)
+            .map(|(_, addr)| addr);
+        let slot = Mutex::new(known);
+        let result = self
+            .with_coordinator(pool, &group.group_id, 0, &slot, "TxnOffsetCommit", |conn| {
+                let mut commit = commit.clone();
+                async move {
+                    let version = conn.versions().negotiate(ApiKey::TxnOffsetCommit)?;
+                    if version < 3 {
+                        // The member identity (KIP-447) is sent from v3.
+                        commit.generation_id = -1;
+                        commit.member_id = StrBytes::default();
+                        commit.group_instance_id = None;
+                    }
+                    if version < 2 {
+                        for t in &mut commit.topics {
+                            for p in &mut t.partitions {
+                                p.committed_leader_epoch = -1;
+                            }
                         }
                     }
+                    let r = conn.send_version(commit, version).await?;
+                    let code = r
+                        .topics
+                        .iter()
+                        .flat_map(|t| &t.partitions)
+                        .map(|p| KafkaCode(p.error_code))
+                        .find(|c| !c.is_ok())
+                        .unwrap_or(KafkaCode(0));
+                    Ok((code, ()))
                 }
-                let r = conn.send_version(commit, version).await?;
-                let code = r
-                    .topics
-                    .iter()
-                    .flat_map(|t| &t.partitions)
-                    .map(|p| KafkaCode(p.error_code))
-                    .find(|c| !c.is_ok())
-                    .unwrap_or(KafkaCode(0));
-                Ok((code, ()))
-            }
-        })
-        .await
+            })
+            .await;
+        self.lock().group_coordinator = slot
+            .into_inner()
+            .unwrap_or_else(|e| e.into_inner())
+            .map(|addr| (group.group_id.clone(), addr));
+        result
     }
 
     /// EndTxn (commit or abort), unless nothing joined the transaction.
