@@ -42,3 +42,6 @@ mod exactly_once;
 
 #[path = "fake_cluster/exactly_once_bench.rs"]
 mod exactly_once_bench;
+
+#[path = "fake_cluster/exactly_once_tv2.rs"]
+mod exactly_once_tv2;

@@ -237,6 +237,16 @@ async fn check_exactly_once(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sluice_batch_exactly_once_killed_at_random_counts_every_record_once() {
+    killed_at_random(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sluice_batch_exactly_once_on_tv2_killed_at_random_counts_every_record_once() {
+    killed_at_random(true).await;
+}
+
+/// The kill-and-restart proof, with transaction version 2 finalized or not.
+async fn killed_at_random(tv2: bool) {
     let runs: u32 = std::env::var("SLUICE_EOS_RUNS")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -251,10 +261,13 @@ async fn sluice_batch_exactly_once_killed_at_random_counts_every_record_once() {
                 .as_nanos() as u64
                 | 1
         });
-    println!("SLUICE_EOS_SEED={seed} SLUICE_EOS_RUNS={runs}");
+    println!("SLUICE_EOS_SEED={seed} SLUICE_EOS_RUNS={runs} tv2={tv2}");
     let mut rng = Rng(seed);
 
     let c = Cluster::start("fk-eos", PARTITIONS).await;
+    if tv2 {
+        super::exactly_once_tv2::finalize_tv2(&c);
+    }
     let out = unique_name("fk-eos-out");
     assert!(c.broker.create_topic(&out, 1), "create {out}");
     // Enough input that every round can make a few batches of progress.
@@ -310,6 +323,14 @@ async fn sluice_batch_exactly_once_killed_at_random_counts_every_record_once() {
     let child = batch(&c, &group, &out, true, &[]).spawn().expect("spawn");
     let (status, stderr) = wait(child).await;
     assert!(status.success(), "the final run failed: {stderr}");
+    if tv2 {
+        // Version 2 really ran: no partition was added by request.
+        assert_eq!(
+            c.broker
+                .request_count(krafka::testing::ApiKey::AddPartitionsToTxn),
+            0
+        );
+    }
     assert!(started.elapsed() < Duration::from_secs(120));
     for p in 0..PARTITIONS {
         assert_eq!(
