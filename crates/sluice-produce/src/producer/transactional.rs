@@ -1,6 +1,6 @@
 //! The transactional API of [`Producer`] (`transactional.id`): init, begin,
 //! send offsets, commit, abort. The state machine is
-//! [`crate::transaction`]; the requests are [`crate::txn_client`].
+//! [`crate::transaction`]; the requests are `txn_client`.
 
 use tokio::sync::oneshot;
 
