@@ -39,3 +39,12 @@ mod sasl;
 
 #[path = "fake_cluster/kip848.rs"]
 mod kip848;
+
+#[path = "fake_cluster/exactly_once.rs"]
+mod exactly_once;
+
+#[path = "fake_cluster/exactly_once_bench.rs"]
+mod exactly_once_bench;
+
+#[path = "fake_cluster/exactly_once_tv2.rs"]
+mod exactly_once_tv2;

@@ -9,4 +9,5 @@ mod mock_cluster {
     pub mod cluster;
     pub mod faults;
     pub mod kip848;
+    pub mod transactions;
 }

@@ -225,6 +225,51 @@ impl Batcher {
     }
 }
 
+impl Batcher {
+    /// [`Batcher::committable`], raised to `position` for partitions with
+    /// no record waiting: the consumer's position is past the last record
+    /// returned and any transaction markers or aborted records after it, so
+    /// committing it lets lag reach 0 on a transactional input.
+    pub fn committable_at(
+        &self,
+        position: impl Fn(&TopicPartition) -> Option<i64>,
+    ) -> BTreeMap<TopicPartition, i64> {
+        let mut out = self.committable();
+        for (tp, o) in out.iter_mut() {
+            if self.next.get(tp) == Some(o) {
+                if let Some(p) = position(tp) {
+                    *o = (*o).max(p);
+                }
+            }
+        }
+        out
+    }
+
+    /// After `failed` (a batch taken out) could not be finished: per
+    /// partition, where the consumer must seek to read again what was not
+    /// finished (the failed batch's first offsets, else the oldest record
+    /// still waiting, else the offset after the last pushed). Finished
+    /// records are not read again, unfinished ones are not skipped. Call
+    /// [`Batcher::clear`] before reading again.
+    pub fn rewind_points(&self, failed: &Batch) -> BTreeMap<TopicPartition, i64> {
+        let mut to = self.committable();
+        for (tp, first) in failed.firsts() {
+            to.entry(tp)
+                .and_modify(|o| *o = (*o).min(first))
+                .or_insert(first);
+        }
+        to
+    }
+
+    /// Forgets every record (open, ready and what was pushed): the caller
+    /// seeks the consumer back to read them again.
+    pub fn clear(&mut self) {
+        self.open.clear();
+        self.ready.clear();
+        self.next.clear();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
@@ -348,5 +393,40 @@ mod tests {
         let c = b.committable();
         assert_eq!(c.len(), 1);
         assert_eq!(c[&TopicPartition::new("t", 1)], 7);
+    }
+
+    #[test]
+    fn a_failed_batch_rewinds_to_its_first_offsets_and_what_still_waits() {
+        let now = Instant::now();
+        let mut b = Batcher::new(config(2, 1 << 20, 1000, GroupBy::Partition));
+        for (p, o) in [(0, 10), (0, 11), (1, 20), (0, 12), (1, 21), (1, 22), (2, 5)] {
+            b.push(rec(p, o, "k"), now);
+        }
+        let first = b.take_ready().unwrap(); // p0 10..=11
+        assert_eq!(offsets(&first), vec![(0, 10), (0, 11)]);
+        let second = b.take_ready().unwrap(); // p1 20..=21: fails
+        assert_eq!(offsets(&second), vec![(1, 20), (1, 21)]);
+        let to = b.rewind_points(&second);
+        b.clear();
+        let to: Vec<(i32, i64)> = to.into_iter().map(|(tp, o)| (tp.partition, o)).collect();
+        // p0: 12 still waited (10 and 11 were finished); p1: the failed
+        // batch's first; p2: its waiting record.
+        assert_eq!(to, vec![(0, 12), (1, 20), (2, 5)]);
+        assert!(b.is_empty());
+        assert!(b.committable().is_empty());
+    }
+
+    #[test]
+    fn a_partition_with_nothing_waiting_commits_at_the_position() {
+        let now = Instant::now();
+        let mut b = Batcher::new(config(2, 1 << 20, 1000, GroupBy::None));
+        for (p, o) in [(0, 0), (0, 1), (1, 7)] {
+            b.push(rec(p, o, "k"), now);
+        }
+        b.take_ready().unwrap();
+        // p0's position is past a commit marker at 2; p1 still waits at 7.
+        let at = b.committable_at(|tp| Some(if tp.partition == 0 { 3 } else { 9 }));
+        let at: Vec<(i32, i64)> = at.into_iter().map(|(tp, o)| (tp.partition, o)).collect();
+        assert_eq!(at, vec![(0, 3), (1, 7)]);
     }
 }

@@ -19,6 +19,18 @@ pub enum GroupBy {
     Key,
 }
 
+/// What the pipeline guarantees about a batch's results and offsets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Guarantee {
+    /// Results are written, then offsets committed: a crash between the two
+    /// writes the results again.
+    #[default]
+    AtLeastOnce,
+    /// Results and offsets in one transaction per batch (KIP-98, KIP-447):
+    /// a read_committed reader sees each batch's result exactly once.
+    ExactlyOnceV2,
+}
+
 /// Batching settings, with defaults and the string keys the CLI's `-X` takes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BatchConfig {
@@ -36,6 +48,8 @@ pub struct BatchConfig {
     pub retry_backoff: Duration,
     /// `batch.retry.backoff.max.ms`: the longest wait between attempts.
     pub retry_backoff_max: Duration,
+    /// `processing.guarantee`: `at_least_once` or `exactly_once_v2`.
+    pub guarantee: Guarantee,
 }
 
 impl Default for BatchConfig {
@@ -48,6 +62,7 @@ impl Default for BatchConfig {
             max_retries: 3,
             retry_backoff: Duration::from_millis(200),
             retry_backoff_max: Duration::from_secs(10),
+            guarantee: Guarantee::AtLeastOnce,
         }
     }
 }
@@ -104,6 +119,13 @@ pub const BATCH_KEY_DOCS: &[KeyDoc] = &[
         java: Java::SluiceOnly,
         doc: "The longest wait between batch retries.",
     },
+    KeyDoc {
+        key: "processing.guarantee",
+        aliases: &[],
+        default: Some("at_least_once"),
+        java: Java::SluiceOnly,
+        doc: "`at_least_once` or `exactly_once_v2` (Kafka Streams' key and values): with `exactly_once_v2` each batch's results and offsets are written in one transaction (the results producer needs `transactional.id`, the input is read with `isolation.level=read_committed`, `batch.group.by=key` is refused). `exactly_once` (v1, one producer per partition) is refused.",
+    },
 ];
 
 impl BatchConfig {
@@ -138,9 +160,44 @@ impl BatchConfig {
             "batch.retries" => self.max_retries = parse_in(key, value, 0, u32::MAX).map_err(err)?,
             "batch.retry.backoff.ms" => self.retry_backoff = ms(value)?,
             "batch.retry.backoff.max.ms" => self.retry_backoff_max = ms(value)?,
+            "processing.guarantee" => {
+                self.guarantee = match value {
+                    "at_least_once" => Guarantee::AtLeastOnce,
+                    "exactly_once_v2" => Guarantee::ExactlyOnceV2,
+                    "exactly_once" | "exactly_once_beta" => {
+                        return Err(BatchError::Config {
+                            key: key.into(),
+                            message: format!(
+                                "{value:?} is not supported (Kafka Streams removed it in 4.0): use exactly_once_v2"
+                            ),
+                        });
+                    }
+                    _ => {
+                        return Err(BatchError::Config {
+                            key: key.into(),
+                            message: format!(
+                                "{value:?}: expected at_least_once or exactly_once_v2"
+                            ),
+                        });
+                    }
+                }
+            }
             _ => return Ok(false),
         }
         Ok(true)
+    }
+
+    /// Checks settings that only conflict together: exactly-once needs
+    /// every batch to end where the partition's next batch starts, which
+    /// batches per key (interleaved in a partition) do not.
+    pub fn validate(&self) -> Result<(), BatchError> {
+        if self.guarantee == Guarantee::ExactlyOnceV2 && self.group_by == GroupBy::Key {
+            return Err(BatchError::Config {
+                key: "batch.group.by".into(),
+                message: "key cannot be exactly-once: a partition's records sit in several open batches, so a batch's transaction cannot commit its offsets without committing records still waiting; use none or partition".into(),
+            });
+        }
+        Ok(())
     }
 
     /// The wait before attempt `attempt` (1 = the first retry).
@@ -186,12 +243,30 @@ mod tests {
             ("batch.size", "ten"),
             ("batch.group.by", "topic"),
             ("linger.ms", "-1"),
+            ("processing.guarantee", "exactly_once"),
+            ("processing.guarantee", "at_most_once"),
         ] {
             match c.set(k, v) {
                 Err(BatchError::Config { key, .. }) => assert_eq!(key, k),
                 other => panic!("{k}={v}: {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn exactly_once_v2_is_accepted_but_not_with_batches_per_key() {
+        let mut c = BatchConfig::default();
+        assert!(c.set("processing.guarantee", "exactly_once_v2").unwrap());
+        assert_eq!(c.guarantee, Guarantee::ExactlyOnceV2);
+        c.validate().unwrap();
+        c.set("batch.group.by", "partition").unwrap();
+        c.validate().unwrap();
+        c.set("batch.group.by", "key").unwrap();
+        assert!(
+            matches!(c.validate(), Err(BatchError::Config { key, .. }) if key == "batch.group.by")
+        );
+        c.set("processing.guarantee", "at_least_once").unwrap();
+        c.validate().unwrap();
     }
 
     #[test]

@@ -3,7 +3,9 @@
 //! application's function on each, write its results to a topic, and commit
 //! only after the function and the writes succeeded (at-least-once). A
 //! failing batch is retried with backoff, then stops the run with the error;
-//! it is never skipped.
+//! it is never skipped. With `processing.guarantee=exactly_once_v2` each
+//! batch's results and offsets commit in one transaction instead
+//! ([`pipeline::exactly_once`]).
 //!
 //! The batching itself is sans-I/O ([`Batcher`]), and the built-in
 //! computations are plain functions ([`compute`]):
@@ -46,7 +48,7 @@ pub mod stats;
 
 pub use batcher::{Batch, Batcher, PartitionRange};
 pub use compute::Computation;
-pub use config::{BatchConfig, GroupBy};
+pub use config::{BatchConfig, GroupBy, Guarantee};
 pub use error::{BatchError, BoxError};
 pub use metrics::{Metrics, MetricsPublisher, render_prometheus};
 pub use pipeline::{

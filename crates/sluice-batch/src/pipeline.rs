@@ -8,6 +8,9 @@
 //! then the run stops with [`BatchError::Failed`] and nothing at or after the
 //! batch is committed. Partitions a rebalance takes away are dropped from the
 //! waiting batches uncommitted, so their next owner reads them again.
+//!
+//! With `processing.guarantee=exactly_once_v2` each batch is finished in a
+//! transaction instead ([`exactly_once`]).
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -21,10 +24,12 @@ use sluice_group::{GroupConsumer, ListenerFuture, OffsetAndMetadata, Offsets, Re
 use sluice_produce::{Producer, ProducerRecord};
 
 use crate::batcher::{Batch, Batcher};
-use crate::config::BatchConfig;
+use crate::config::{BatchConfig, Guarantee};
 use crate::error::{BatchError, BoxError};
 use crate::metrics::{Metrics, MetricsPublisher};
 use crate::stats::{BatchStats, BatchStatsSnapshot};
+
+pub mod exactly_once;
 
 /// One result record the batch function asks to write.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -154,12 +159,20 @@ pub struct Pipeline {
     stats: BatchStats,
     /// Where `run` hands its metrics snapshots, if anywhere.
     publisher: Option<MetricsPublisher>,
+    /// Exactly-once: the failures of the batch starting where the consumer
+    /// was rewound to, and where to rewind a transaction left open.
+    txn: exactly_once::TxnProgress,
 }
 
 impl Pipeline {
     /// A pipeline over a subscribed consumer whose `enable.auto.commit` is
     /// false (the pipeline commits), writing results with `output` (a
     /// producer and topic) if given.
+    ///
+    /// With `processing.guarantee=exactly_once_v2` the output is required,
+    /// its producer must have `transactional.id` and the consumer must read
+    /// with `isolation.level=read_committed`; `run` calls
+    /// `init_transactions` if it has not been.
     pub fn new(
         mut consumer: GroupConsumer,
         output: Option<(Producer, String)>,
@@ -170,6 +183,10 @@ impl Pipeline {
                 key: "enable.auto.commit".into(),
                 message: "must be false: the pipeline commits after each batch".into(),
             });
+        }
+        config.validate()?;
+        if config.guarantee == Guarantee::ExactlyOnceV2 {
+            exactly_once::check(&consumer, output.as_ref())?;
         }
         let revoked = Revoked::default();
         consumer.set_rebalance_listener(revoked.clone());
@@ -185,6 +202,7 @@ impl Pipeline {
             failed: None,
             stats: BatchStats::default(),
             publisher: None,
+            txn: exactly_once::TxnProgress::default(),
         })
     }
 
@@ -237,6 +255,10 @@ impl Pipeline {
     ///
     /// After [`BatchError::Failed`] the pipeline does not run again: every
     /// later call returns [`BatchError::Stopped`] at once.
+    ///
+    /// Exactly-once: dropped while a batch's transaction is open, the batch
+    /// is neither committed nor lost: the next call aborts the transaction
+    /// (or finishes a commit under way) and reads the batch's records again.
     pub async fn run(
         &mut self,
         f: &mut dyn BatchFn,
@@ -247,6 +269,9 @@ impl Pipeline {
             return Err(BatchError::Stopped {
                 ranges: ranges.clone(),
             });
+        }
+        if self.config.guarantee == Guarantee::ExactlyOnceV2 {
+            self.start_transactions().await?;
         }
         loop {
             while let Some(batch) = self.batcher.take_ready() {
@@ -288,6 +313,9 @@ impl Pipeline {
     /// Runs the function on a batch until it and its writes succeed (or the
     /// retries run out), then commits.
     async fn finish(&mut self, f: &mut dyn BatchFn, batch: Batch) -> Result<(), BatchError> {
+        if self.config.guarantee == Guarantee::ExactlyOnceV2 {
+            return self.finish_in_transaction(f, batch).await;
+        }
         let started = Instant::now();
         let batch = Arc::new(batch);
         let mut attempt = 0u32;
@@ -334,7 +362,7 @@ impl Pipeline {
     }
 
     /// Writes results and waits for every acknowledgement.
-    async fn write(&self, outputs: Vec<Output>) -> Result<u64, BoxError> {
+    pub(crate) async fn write(&self, outputs: Vec<Output>) -> Result<u64, BoxError> {
         let Some((producer, topic)) = &self.output else {
             return Ok(0);
         };
@@ -365,7 +393,7 @@ impl Pipeline {
         let owned = self.consumer.assignment();
         let offsets: Offsets = self
             .batcher
-            .committable()
+            .committable_at(|tp| self.consumer.position(tp))
             .into_iter()
             .filter(|(tp, o)| owned.contains(tp) && self.committed.get(tp) != Some(o))
             .map(|(tp, o)| (tp, OffsetAndMetadata::new(o)))
@@ -395,8 +423,14 @@ impl Pipeline {
     }
 
     /// Commits what is finished and leaves the group.
+    ///
+    /// Exactly-once: every finished batch was committed in its transaction,
+    /// so nothing is committed here.
     pub async fn close(mut self) -> Result<(), BatchError> {
-        let result = self.commit().await;
+        let result = match self.config.guarantee {
+            Guarantee::AtLeastOnce => self.commit().await,
+            Guarantee::ExactlyOnceV2 => Ok(()),
+        };
         if let Some((producer, _)) = self.output.take() {
             producer.close().await;
         }

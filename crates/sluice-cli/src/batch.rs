@@ -1,13 +1,16 @@
 //! `sluice batch`: consume a topic as a group member, compute over batches,
 //! write one result record per batch to another topic, commit after each
-//! result is acknowledged.
+//! result is acknowledged; with `--exactly-once`, write each batch's result
+//! and commit its offsets in one transaction.
 
 use std::io::IsTerminal;
 use std::time::Instant;
 
 use clap::Args;
 use serde_json::{Map, Value, json};
-use sluice_batch::{Batch, BatchConfig, BatchError, Computation, Output, Pipeline, sync_fn};
+use sluice_batch::{
+    Batch, BatchConfig, BatchError, Computation, Guarantee, Output, Pipeline, sync_fn,
+};
 use sluice_fetch::FetchConfig;
 use sluice_group::{GroupConfig, GroupConsumer};
 use sluice_produce::{Producer, ProducerConfig};
@@ -65,6 +68,34 @@ pub struct BatchArgs {
     /// names are listed in the docs of `sluice_batch::render_prometheus`.
     #[arg(long = "metrics-addr", value_name = "ADDR")]
     metrics_addr: Option<String>,
+    /// Exactly-once (processing.guarantee=exactly_once_v2): each batch's
+    /// result and its input offsets commit in one transaction; the input is
+    /// read with isolation.level=read_committed. Needs a broker with
+    /// transactions: fails at start, before consuming, if it has none.
+    #[arg(long = "exactly-once")]
+    exactly_once: bool,
+    /// The results producer's transactional.id with --exactly-once (default
+    /// `sluice-batch-GROUP`, or `sluice-batch-GROUP-INSTANCE` with
+    /// group.instance.id). It must be the same across restarts of one
+    /// instance, so the restarted instance fences the old one, and differ
+    /// between instances running at once, which would fence each other.
+    #[arg(
+        long = "transactional-id",
+        value_name = "ID",
+        requires = "exactly_once"
+    )]
+    transactional_id: Option<String>,
+}
+
+/// The default `transactional.id` of `--exactly-once`: derived from what
+/// identifies the instance across restarts (the group, and the static
+/// member's `group.instance.id` when set), never from anything random, so a
+/// restart fences the previous process and aborts its open transaction.
+pub fn default_transactional_id(group: &str, instance: Option<&str>) -> String {
+    match instance {
+        Some(i) => format!("sluice-batch-{group}-{i}"),
+        None => format!("sluice-batch-{group}"),
+    }
 }
 
 /// The configurations `sluice batch` builds from its arguments.
@@ -111,6 +142,16 @@ fn configs(args: &BatchArgs) -> Result<Configs, Box<dyn std::error::Error>> {
         settings(args.brokers.as_deref(), &args.properties)?
             .into_iter()
             .partition(|(key, _)| key.starts_with("producer."));
+    // Exactly-once reads committed input unless -X says otherwise (which the
+    // pipeline then refuses, naming the key).
+    let eos_asked = args.exactly_once
+        || shared
+            .iter()
+            .any(|(k, v)| *k == "processing.guarantee" && *v == "exactly_once_v2");
+    if eos_asked {
+        c.batch.set("processing.guarantee", "exactly_once_v2")?;
+        c.fetch.set("isolation.level", "read_committed")?;
+    }
     for (key, value) in shared.into_iter().chain(for_producer) {
         if let Some(key) = key.strip_prefix("producer.") {
             c.producer.set(key, value)?;
@@ -131,6 +172,19 @@ fn configs(args: &BatchArgs) -> Result<Configs, Box<dyn std::error::Error>> {
         {
             return Err(sluice_fetch::config::unknown_key(key).into());
         }
+    }
+    if args.exactly_once && c.batch.guarantee != Guarantee::ExactlyOnceV2 {
+        return Err("--exactly-once conflicts with -X processing.guarantee=at_least_once".into());
+    }
+    if c.batch.guarantee == Guarantee::ExactlyOnceV2 {
+        let id = match (&args.transactional_id, &c.producer.transactional_id) {
+            (Some(flag), _) => flag.clone(),
+            (None, Some(set)) => set.clone(),
+            (None, None) => {
+                default_transactional_id(&args.group, c.group.group_instance_id.as_deref())
+            }
+        };
+        c.producer.set("transactional.id", &id)?;
     }
     Ok(c)
 }
@@ -170,7 +224,14 @@ pub async fn run(args: BatchArgs) -> Result<(), Box<dyn std::error::Error>> {
         .collect::<Result<Vec<_>, BatchError>>()?;
     let c = configs(&args)?;
     let metrics = crate::metrics_server::start(args.metrics_addr.as_deref()).await?;
+    let exactly_once = c.batch.guarantee == Guarantee::ExactlyOnceV2;
     let producer = Producer::connect(c.producer).await?;
+    if exactly_once {
+        // Before joining the group: a broker without transactions (tansu has
+        // no EndTxn) fails here, naming the API, before anything is consumed;
+        // an older instance with the same transactional.id is fenced.
+        producer.init_transactions().await?;
+    }
     let mut consumer = GroupConsumer::new(c.fetch, c.group).await?;
     consumer.subscribe(args.topics.iter().cloned());
     let mut pipeline = Pipeline::new(consumer, Some((producer, args.to.clone())), c.batch)?;
@@ -210,4 +271,69 @@ pub async fn run(args: BatchArgs) -> Result<(), Box<dyn std::error::Error>> {
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+    use sluice_fetch::IsolationLevel;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: BatchArgs,
+    }
+
+    fn parse(extra: &[&str]) -> Result<Configs, Box<dyn std::error::Error>> {
+        let base = [
+            "sluice",
+            "-b",
+            "h:1",
+            "-t",
+            "in",
+            "-G",
+            "g",
+            "--to",
+            "out",
+            "--compute",
+            "count",
+        ];
+        let cli = Cli::try_parse_from(base.iter().chain(extra))?;
+        configs(&cli.args)
+    }
+
+    #[test]
+    fn exactly_once_reads_committed_with_a_stable_transactional_id() {
+        let c = parse(&["--exactly-once"]).unwrap();
+        assert_eq!(c.batch.guarantee, Guarantee::ExactlyOnceV2);
+        assert_eq!(c.fetch.isolation_level, IsolationLevel::ReadCommitted);
+        assert_eq!(
+            c.producer.transactional_id.as_deref(),
+            Some("sluice-batch-g")
+        );
+        let c = parse(&["--exactly-once", "-X", "group.instance.id=a"]).unwrap();
+        assert_eq!(
+            c.producer.transactional_id.as_deref(),
+            Some("sluice-batch-g-a")
+        );
+        let c = parse(&["--exactly-once", "--transactional-id", "mine"]).unwrap();
+        assert_eq!(c.producer.transactional_id.as_deref(), Some("mine"));
+        let c = parse(&["-X", "processing.guarantee=exactly_once_v2"]).unwrap();
+        assert_eq!(
+            c.producer.transactional_id.as_deref(),
+            Some("sluice-batch-g")
+        );
+        assert_eq!(c.fetch.isolation_level, IsolationLevel::ReadCommitted);
+    }
+
+    #[test]
+    fn at_least_once_stays_the_default_and_conflicts_are_refused() {
+        let c = parse(&[]).unwrap();
+        assert_eq!(c.batch.guarantee, Guarantee::AtLeastOnce);
+        assert_eq!(c.producer.transactional_id, None);
+        assert!(parse(&["--exactly-once", "-X", "processing.guarantee=at_least_once"]).is_err());
+        assert!(parse(&["--transactional-id", "x"]).is_err());
+    }
 }

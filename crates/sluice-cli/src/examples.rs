@@ -23,7 +23,10 @@ Examples:
       --batch-size 20000 --linger-ms 1000 --compute stats:amount --compute sum-by:user:amount -e
   sluice batch -b 127.0.0.1:9092 -t orders -G counts --to counts --compute count \\
       --group-by key -X producer.compression.type=zstd
-Results are committed only after they are acknowledged (at-least-once).";
+  sluice batch -b 127.0.0.1:9092 -t orders -G stats --to order-stats \
+      --compute stats:amount --exactly-once    # result and offsets in one transaction
+Results are committed only after they are acknowledged (at-least-once), or with --exactly-once
+in the same transaction as the batch's offsets.";
 
 /// `sluice lag`.
 pub const LAG: &str = "\

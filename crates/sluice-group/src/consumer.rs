@@ -479,6 +479,19 @@ impl GroupConsumer {
         rx.await.unwrap_or_else(|_| Err(gone()))
     }
 
+    /// The member's group id, generation, member id and instance id as of
+    /// its current assignment, for a transactional producer's
+    /// `send_offsets_to_transaction` (KIP-447 zombie fencing).
+    pub fn group_metadata(&self) -> crate::ConsumerGroupMetadata {
+        let (generation_id, member_id) = self.stats.generation.get();
+        crate::ConsumerGroupMetadata {
+            group_id: self.config.group_id.clone(),
+            generation_id,
+            member_id,
+            group_instance_id: self.config.group_instance_id.clone(),
+        }
+    }
+
     /// The partitions currently assigned to this member.
     pub fn assignment(&self) -> Vec<TopicPartition> {
         self.fetch.assignment()

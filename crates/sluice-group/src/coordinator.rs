@@ -364,6 +364,7 @@ impl Coordinator {
                 if let Some(started) = self.rebalance_started.take() {
                     self.stats.rebalanced(started.elapsed());
                 }
+                self.stats.generation.set(self.membership.generation());
                 let _ = self.events.send(GroupEvent::Assign(tps));
                 self.describe_for_stats();
             }

@@ -25,6 +25,8 @@ pub struct GroupStats {
     rebalance_duration: Histogram,
     last_rebalance_ns: AtomicU64,
     members: AtomicU64,
+    /// The generation of the last assignment (for KIP-447's group metadata).
+    pub(crate) generation: crate::group_metadata::GenerationSlot,
 }
 
 impl Default for GroupStats {
@@ -37,6 +39,7 @@ impl Default for GroupStats {
             rebalance_duration: Histogram::durations(),
             last_rebalance_ns: AtomicU64::new(UNKNOWN),
             members: AtomicU64::new(UNKNOWN),
+            generation: Default::default(),
         }
     }
 }

@@ -36,12 +36,14 @@
 //! # }
 //! ```
 //!
-//! Transactions (`transactional.id`, KIP-98/KIP-447, transaction version 1):
+//! Transactions (`transactional.id`, KIP-98/KIP-447):
 //! [`Producer::init_transactions`], then per transaction
 //! `begin_transaction`, `send`, `send_offsets_to_transaction`,
 //! `commit_transaction` or `abort_transaction`. Errors are abortable (abort,
 //! retry the work) or fatal (fenced: make a new producer); see
-//! [`transaction`]. Not done: transaction version 2 (KIP-890).
+//! [`transaction`]. Transaction version 2 (KIP-890: no AddPartitionsToTxn,
+//! an epoch bump per transaction) when the cluster has finalized it,
+//! version 1 otherwise ([`Producer::transaction_v2`]).
 //!
 //! Not supported: `buffer.memory` (the
 //! queue is unbounded: await delivery futures to apply back-pressure),

@@ -1,5 +1,5 @@
 //! The application's handle: `Producer` sends records over a channel to the
-//! background task ([`crate::driver`]) that batches and writes them.
+//! background task (`driver`) that batches and writes them.
 
 use std::sync::Arc;
 

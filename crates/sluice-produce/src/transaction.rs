@@ -1,5 +1,5 @@
 //! The transactional producer's state machine, sans I/O: which call is legal
-//! in which state, and which errors stick. [`crate::txn_client`] does the
+//! in which state, and which errors stick. `txn_client` does the
 //! requests; `Producer` drives both.
 //!
 //! ```text

@@ -5,9 +5,12 @@
 //! coordinator errors are retried until `request.timeout.ms`; the state
 //! machine is [`crate::transaction`].
 //!
-//! Not done: transaction version 2 (KIP-890, no AddPartitionsToTxn and an
-//! epoch bump per transaction): Produce is capped at v11 and EndTxn at v4 so
-//! a broker offering TV2 still runs TV1.
+//! Transaction version 2 (KIP-890) when the cluster has finalized
+//! `transaction.version` 2 or more and offers Produce v12 and EndTxn v5: no
+//! AddPartitionsToTxn (a Produce v12 adds its partition) and no
+//! AddOffsetsToTxn (TxnOffsetCommit adds the group), and every EndTxn bumps
+//! the producer epoch (the response carries the new one). Otherwise version
+//! 1: Produce capped at v11 and EndTxn at v4.
 
 use std::collections::{BTreeMap, HashSet};
 use std::future::Future;
@@ -19,7 +22,7 @@ use kafka_protocol::messages::txn_offset_commit_request::{
     TxnOffsetCommitRequestPartition, TxnOffsetCommitRequestTopic,
 };
 use kafka_protocol::messages::{
-    AddOffsetsToTxnRequest, AddPartitionsToTxnRequest, ApiKey, EndTxnRequest,
+    AddOffsetsToTxnRequest, AddPartitionsToTxnRequest, ApiKey, ApiVersionsRequest, EndTxnRequest,
     FindCoordinatorRequest, GroupId, InitProducerIdRequest, ProducerId, TopicName, TransactionalId,
     TxnOffsetCommitRequest,
 };
@@ -38,6 +41,10 @@ use crate::transaction::{TransactionState, is_fatal_code};
 pub(crate) const TV1_MAX_PRODUCE: i16 = 11;
 /// The highest EndTxn version of transaction version 1 (v5 bumps the epoch).
 const TV1_MAX_END_TXN: i16 = 4;
+/// The Produce version that adds its partition to the transaction (TV2).
+pub(crate) const TV2_PRODUCE: i16 = 12;
+/// The EndTxn version that bumps the epoch (TV2).
+const TV2_END_TXN: i16 = 5;
 
 /// A consumer group member's identity, for `send_offsets_to_transaction`:
 /// the group coordinator fences a zombie member by it (KIP-447).
@@ -85,6 +92,12 @@ pub(crate) struct TxnInner {
     pub added: HashSet<TopicPartition>,
     /// Whether AddOffsetsToTxn added a group to it.
     pub offsets_added: bool,
+    /// The last group coordinator TxnOffsetCommit went to, by group id (a
+    /// pipeline commits to the same group every transaction: no
+    /// FindCoordinator each time).
+    pub group_coordinator: Option<(String, BrokerAddr)>,
+    /// Transaction version 2 (KIP-890), decided at `init_transactions`.
+    pub tv2: bool,
 }
 
 fn s(v: &str) -> StrBytes {
@@ -119,6 +132,28 @@ pub(crate) fn check_apis(conn: &Connection) -> Result<(), ProduceError> {
         }
     }
     Ok(())
+}
+
+/// Whether the cluster runs transaction version 2: `transaction.version`
+/// finalized at 2 or more (ApiVersions v3+), and Produce v12 and EndTxn v5
+/// offered by `conn`'s broker.
+pub(crate) async fn transaction_v2(conn: &Connection) -> Result<bool, ProduceError> {
+    let versions = conn.versions();
+    let at_least = |api: ApiKey, v: i16| versions.negotiate(api).is_ok_and(|n| n >= v);
+    if !at_least(ApiKey::Produce, TV2_PRODUCE)
+        || !at_least(ApiKey::EndTxn, TV2_END_TXN)
+        || !at_least(ApiKey::ApiVersions, 3)
+    {
+        return Ok(false);
+    }
+    let version = versions.negotiate(ApiKey::ApiVersions)?;
+    let request = ApiVersionsRequest::default()
+        .with_client_software_name(s("sluice"))
+        .with_client_software_version(s(env!("CARGO_PKG_VERSION")));
+    let r = conn.send_version(request, version).await?;
+    Ok(r.finalized_features
+        .iter()
+        .any(|f| f.name.as_str() == "transaction.version" && f.max_version_level >= 2))
 }
 
 impl Txn {
@@ -248,6 +283,15 @@ impl Txn {
         .await
     }
 
+    /// Records `tps` as in the transaction without a request (TV2: their
+    /// Produce v12 adds them).
+    pub(crate) fn mark_added(&self, tps: &[TopicPartition]) -> Result<(), ProduceError> {
+        let mut inner = self.lock();
+        inner.machine.check_produce()?;
+        inner.added.extend(tps.iter().cloned());
+        Ok(())
+    }
+
     /// AddPartitionsToTxn for those of `tps` not yet in the transaction
     /// (one request for all of them).
     pub(crate) async fn add_partitions(
@@ -319,14 +363,16 @@ impl Txn {
             .with_producer_id(ProducerId(id))
             .with_producer_epoch(epoch)
             .with_group_id(GroupId(s(&group.group_id)));
-        self.with_txn_coordinator(pool, "AddOffsetsToTxn", |conn| {
-            let add = add.clone();
-            async move {
-                let r = conn.send(add).await?;
-                Ok((KafkaCode(r.error_code), ()))
-            }
-        })
-        .await?;
+        if !self.lock().tv2 {
+            self.with_txn_coordinator(pool, "AddOffsetsToTxn", |conn| {
+                let add = add.clone();
+                async move {
+                    let r = conn.send(add).await?;
+                    Ok((KafkaCode(r.error_code), ()))
+                }
+            })
+            .await?;
+        }
         self.lock().offsets_added = true;
         let mut topics: BTreeMap<&str, Vec<TxnOffsetCommitRequestPartition>> = BTreeMap::new();
         for (tp, offset) in offsets {
@@ -355,44 +401,63 @@ impl Txn {
                     })
                     .collect(),
             );
-        let slot = Mutex::new(None);
-        self.with_coordinator(pool, &group.group_id, 0, &slot, "TxnOffsetCommit", |conn| {
-            let mut commit = commit.clone();
-            async move {
-                let version = conn.versions().negotiate(ApiKey::TxnOffsetCommit)?;
-                if version < 3 {
-                    // The member identity (KIP-447) is sent from v3.
-                    commit.generation_id = -1;
-                    commit.member_id = StrBytes::default();
-                    commit.group_instance_id = None;
-                }
-                if version < 2 {
-                    for t in &mut commit.topics {
-                        for p in &mut t.partitions {
-                            p.committed_leader_epoch = -1;
+        let known = self
+            .lock()
+            .group_coordinator
+            .clone()
+            .filter(|(g, _)| *g == group.group_id)
+            .map(|(_, addr)| addr);
+        let slot = Mutex::new(known);
+        let result = self
+            .with_coordinator(pool, &group.group_id, 0, &slot, "TxnOffsetCommit", |conn| {
+                let mut commit = commit.clone();
+                async move {
+                    let version = conn.versions().negotiate(ApiKey::TxnOffsetCommit)?;
+                    if version < 3 {
+                        // The member identity (KIP-447) is sent from v3.
+                        commit.generation_id = -1;
+                        commit.member_id = StrBytes::default();
+                        commit.group_instance_id = None;
+                    }
+                    if version < 2 {
+                        for t in &mut commit.topics {
+                            for p in &mut t.partitions {
+                                p.committed_leader_epoch = -1;
+                            }
                         }
                     }
+                    let r = conn.send_version(commit, version).await?;
+                    let code = r
+                        .topics
+                        .iter()
+                        .flat_map(|t| &t.partitions)
+                        .map(|p| KafkaCode(p.error_code))
+                        .find(|c| !c.is_ok())
+                        .unwrap_or(KafkaCode(0));
+                    Ok((code, ()))
                 }
-                let r = conn.send_version(commit, version).await?;
-                let code = r
-                    .topics
-                    .iter()
-                    .flat_map(|t| &t.partitions)
-                    .map(|p| KafkaCode(p.error_code))
-                    .find(|c| !c.is_ok())
-                    .unwrap_or(KafkaCode(0));
-                Ok((code, ()))
-            }
-        })
-        .await
+            })
+            .await;
+        self.lock().group_coordinator = slot
+            .into_inner()
+            .unwrap_or_else(|e| e.into_inner())
+            .map(|addr| (group.group_id.clone(), addr));
+        result
     }
 
     /// EndTxn (commit or abort), unless nothing joined the transaction.
-    pub(crate) async fn end(&self, pool: &BrokerPool, commit: bool) -> Result<(), ProduceError> {
-        let empty = {
+    /// With TV2 the coordinator bumps the epoch: the new producer id and
+    /// epoch are returned (and kept) for the task to produce with.
+    pub(crate) async fn end(
+        &self,
+        pool: &BrokerPool,
+        commit: bool,
+    ) -> Result<Option<(i64, i16)>, ProduceError> {
+        let (empty, tv2) = {
             let inner = self.lock();
-            inner.added.is_empty() && !inner.offsets_added
+            (inner.added.is_empty() && !inner.offsets_added, inner.tv2)
         };
+        let mut bumped = None;
         if !empty {
             let (id, epoch) = self.producer()?;
             let request = EndTxnRequest::default()
@@ -400,22 +465,28 @@ impl Txn {
                 .with_producer_id(ProducerId(id))
                 .with_producer_epoch(epoch)
                 .with_committed(commit);
-            self.with_txn_coordinator(pool, "EndTxn", |conn| {
-                let request = request.clone();
-                async move {
-                    let version = conn.versions().negotiate(ApiKey::EndTxn)?;
-                    let r = conn
-                        .send_version(request, version.min(TV1_MAX_END_TXN))
-                        .await?;
-                    Ok((KafkaCode(r.error_code), ()))
-                }
-            })
-            .await?;
+            let max = if tv2 { TV2_END_TXN } else { TV1_MAX_END_TXN };
+            let answered = self
+                .with_txn_coordinator(pool, "EndTxn", |conn| {
+                    let request = request.clone();
+                    async move {
+                        let version = conn.versions().negotiate(ApiKey::EndTxn)?.min(max);
+                        let r = conn.send_version(request, version).await?;
+                        let next =
+                            (version >= TV2_END_TXN).then_some((r.producer_id.0, r.producer_epoch));
+                        Ok((KafkaCode(r.error_code), next))
+                    }
+                })
+                .await?;
+            bumped = answered.filter(|(id, epoch)| *id >= 0 && *epoch >= 0);
         }
         let mut inner = self.lock();
         inner.added.clear();
         inner.offsets_added = false;
-        Ok(())
+        if let Some(p) = bumped {
+            inner.producer = Some(p);
+        }
+        Ok(bumped)
     }
 }
 

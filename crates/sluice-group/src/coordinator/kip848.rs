@@ -244,7 +244,13 @@ impl Coordinator {
             return;
         };
         match net {
-            Kip848Net::Heartbeat(Ok(r)) => m.on_heartbeat(&r, now),
+            Kip848Net::Heartbeat(Ok(r)) => {
+                m.on_heartbeat(&r, now);
+                // KIP-447's group metadata under the consumer protocol: the
+                // member epoch stands for the generation, and moves with
+                // heartbeats, not only with assignments.
+                self.stats.generation.set(m.generation());
+            }
             Kip848Net::Heartbeat(Err(e)) => {
                 tracing::warn!(error = %e, "ConsumerGroupHeartbeat failed");
                 m.on_heartbeat_failed(&e, now)

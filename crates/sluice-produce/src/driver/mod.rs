@@ -24,7 +24,7 @@ use crate::partitioner;
 use crate::record::{ProducerRecord, RecordMetadata};
 use crate::request::{self, PartitionData};
 use crate::stats::ProducerStats;
-use crate::txn_client::{SharedTxn, TV1_MAX_PRODUCE};
+use crate::txn_client::{SharedTxn, TV1_MAX_PRODUCE, TV2_PRODUCE};
 
 type Outcome = Result<RecordMetadata, ProduceError>;
 
@@ -347,16 +347,20 @@ impl Driver {
         let (pool, tx) = (self.pool.clone(), self.events_tx.clone());
         tokio::spawn(async move {
             let result = async {
-                if let Some(txn) = &txn {
-                    // The partitions of this round join the transaction first.
-                    txn.add_partitions(&pool, &tps).await?;
-                }
                 let conn = pool.get(&addr).await?;
                 let negotiated = conn.versions().negotiate(ApiKey::Produce)?;
                 let range = conn.versions().broker_range(ApiKey::Produce);
                 let mut version = request::choose_version(negotiated, range, ids_known)?;
-                if txn.is_some() {
-                    version = version.min(TV1_MAX_PRODUCE);
+                if let Some(txn) = &txn {
+                    // The partitions of this round join the transaction
+                    // first: a TV2 Produce (v12) adds them itself.
+                    let tv2 = txn.lock().tv2;
+                    if tv2 && version >= TV2_PRODUCE {
+                        txn.mark_added(&tps)?;
+                    } else {
+                        version = version.min(TV1_MAX_PRODUCE);
+                        txn.add_partitions(&pool, &tps).await?;
+                    }
                 }
                 if acks == Acks::None {
                     conn.send_no_response(produce, version).await?;

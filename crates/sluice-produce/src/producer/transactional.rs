@@ -1,6 +1,6 @@
 //! The transactional API of [`Producer`] (`transactional.id`): init, begin,
 //! send offsets, commit, abort. The state machine is
-//! [`crate::transaction`]; the requests are [`crate::txn_client`].
+//! [`crate::transaction`]; the requests are `txn_client`.
 
 use tokio::sync::oneshot;
 
@@ -13,6 +13,27 @@ impl Producer {
             key: "transactional.id".into(),
             message: "the producer is not transactional: set transactional.id".into(),
         })
+    }
+
+    /// Whether the transactions run version 2 (KIP-890: no
+    /// AddPartitionsToTxn or AddOffsetsToTxn, an epoch bump per
+    /// transaction), as decided by `init_transactions` (`None` without
+    /// `transactional.id`).
+    pub fn transaction_v2(&self) -> Option<bool> {
+        self.txn.as_ref().map(|t| t.lock().tv2)
+    }
+
+    /// Hands the epoch a TV2 EndTxn bumped to to the task (its sequences
+    /// start again at 0).
+    async fn use_bumped_epoch(&self, bumped: Option<(i64, i16)>) -> Result<(), ProduceError> {
+        let Some(producer) = bumped else {
+            return Ok(());
+        };
+        let (tx, rx) = oneshot::channel();
+        self.commands
+            .send(Command::SetProducer(producer, tx))
+            .map_err(|_| ProduceError::Closed)?;
+        rx.await.map_err(|_| ProduceError::Closed)
     }
 
     /// Where the transaction is (`None` without `transactional.id`).
@@ -35,6 +56,8 @@ impl Producer {
         let result = async {
             let conn = self.pool.least_loaded().await?;
             txn_client::check_apis(&conn)?;
+            let tv2 = txn_client::transaction_v2(&conn).await?;
+            txn.lock().tv2 = tv2;
             txn.init(&self.pool).await
         }
         .await;
@@ -96,7 +119,10 @@ impl Producer {
         // A record failed while flushing: the machine says abortable or fatal.
         txn.lock().machine.start_commit()?;
         match txn.end(&self.pool, true).await {
-            Ok(()) => txn.lock().machine.completed(),
+            Ok(bumped) => {
+                self.use_bumped_epoch(bumped).await?;
+                txn.lock().machine.completed()
+            }
             Err(e) => {
                 txn.lock().machine.fail(&e);
                 Err(e)
@@ -117,7 +143,10 @@ impl Producer {
         txn.lock().machine.start_abort()?;
         self.flush().await;
         match txn.end(&self.pool, false).await {
-            Ok(()) => txn.lock().machine.completed(),
+            Ok(bumped) => {
+                self.use_bumped_epoch(bumped).await?;
+                txn.lock().machine.completed()
+            }
             Err(e) => {
                 txn.lock().machine.fail(&e);
                 Err(e)
