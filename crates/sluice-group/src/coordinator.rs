@@ -64,8 +64,10 @@ pub(crate) enum Command {
 pub(crate) enum GroupEvent {
     /// Stop consuming these partitions, then send [`Command::RevokeDone`].
     Revoke(Vec<TopicPartition>),
-    /// Start consuming these partitions.
+    /// Start consuming these partitions (cooperative: in addition to those kept).
     Assign(Vec<TopicPartition>),
+    /// These partitions are lost: drop them, commit nothing (no answer).
+    Lose(Vec<TopicPartition>),
     /// The group failed for good.
     Failed(GroupError),
 }
@@ -325,6 +327,9 @@ impl Coordinator {
                     self.membership.revoke_done();
                 }
             }
+            Action::Lose(tps) => {
+                let _ = self.events.send(GroupEvent::Lose(tps));
+            }
             Action::Assign(tps) => {
                 if let Some(started) = self.rebalance_started.take() {
                     self.stats.rebalanced(started.elapsed());
@@ -493,7 +498,9 @@ impl Coordinator {
         // A stale generation cannot be retried: the partitions may be someone
         // else's now. The member rejoins and the application hears of it.
         let stale = failed.iter().find(|(_, c)| {
-            c.action() == ErrorAction::Rejoin || *c == KafkaCode::REBALANCE_IN_PROGRESS
+            c.action() == ErrorAction::Rejoin
+                || *c == KafkaCode::REBALANCE_IN_PROGRESS
+                || *c == KafkaCode::FENCED_INSTANCE_ID
         });
         if let Some((_, code)) = stale {
             self.membership.on_commit_error(*code, now.into_std());
