@@ -2,8 +2,11 @@
 //! topics' partitions among the members; results are exactly the Java
 //! client's (and librdkafka's) for the same input, so mixed groups agree.
 
+mod abstract_sticky;
+mod cooperative_sticky;
 mod range;
 mod roundrobin;
+mod sticky;
 
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
@@ -11,8 +14,10 @@ use std::collections::BTreeMap;
 use bytes::Bytes;
 use sluice_fetch::TopicPartition;
 
+pub use cooperative_sticky::CooperativeStickyAssignor;
 pub use range::RangeAssignor;
 pub use roundrobin::RoundRobinAssignor;
+pub use sticky::StickyAssignor;
 
 /// One member's subscription, as the leader sees it in JoinGroup.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,7 +92,8 @@ pub enum RebalanceProtocol {
 
 /// A partition assignment strategy.
 pub trait Assignor: Send + Sync + std::fmt::Debug {
-    /// The protocol name members advertise (`range`, `roundrobin`).
+    /// The protocol name members advertise (`range`, `roundrobin`,
+    /// `sticky`, `cooperative-sticky`).
     fn name(&self) -> &'static str;
 
     /// The rebalance protocols this assignor supports. A member uses the
@@ -122,6 +128,12 @@ pub fn by_name(name: &str) -> Option<Box<dyn Assignor>> {
         "roundrobin" | "org.apache.kafka.clients.consumer.RoundRobinAssignor" => {
             Some(Box::new(RoundRobinAssignor))
         }
+        "sticky" | "org.apache.kafka.clients.consumer.StickyAssignor" => {
+            Some(Box::new(StickyAssignor))
+        }
+        "cooperative-sticky" | "org.apache.kafka.clients.consumer.CooperativeStickyAssignor" => {
+            Some(Box::new(CooperativeStickyAssignor))
+        }
         _ => None,
     }
 }
@@ -146,7 +158,21 @@ mod tests {
                 .name(),
             "roundrobin"
         );
-        assert!(by_name("sticky").is_none());
+        assert_eq!(by_name("sticky").unwrap().name(), "sticky");
+        assert_eq!(
+            by_name("org.apache.kafka.clients.consumer.StickyAssignor")
+                .unwrap()
+                .name(),
+            "sticky"
+        );
+        let cooperative = by_name("org.apache.kafka.clients.consumer.CooperativeStickyAssignor").unwrap();
+        assert_eq!(cooperative.name(), "cooperative-sticky");
+        assert_eq!(
+            cooperative.supported_protocols(),
+            &[RebalanceProtocol::Eager, RebalanceProtocol::Cooperative]
+        );
+        assert_eq!(by_name("cooperative-sticky").unwrap().name(), "cooperative-sticky");
+        assert!(by_name("sticky-ish").is_none());
     }
 
     #[test]
