@@ -7,5 +7,7 @@
 mod mock_cluster {
     pub mod basics;
     pub mod cluster;
+    pub mod cooperative;
+    pub mod cooperative_sluice;
     pub mod faults;
 }

@@ -97,7 +97,8 @@ enum Net {
     Sync(Result<SyncGroupResponse>),
     Heartbeat(Result<HeartbeatResponse>),
     Left,
-    Commit(Job<CommitWork>, Result<OffsetCommitResponse>),
+    /// A commit's answer, with the generation it was sent in.
+    Commit(Job<CommitWork>, i32, Result<OffsetCommitResponse>),
     Lookup(Job<LookupWork>, Result<OffsetFetchResponse>),
 }
 
@@ -465,7 +466,7 @@ impl Coordinator {
                     return true;
                 }
             }
-            Net::Commit(job, result) => self.on_commit(job, result, now),
+            Net::Commit(job, sent, result) => self.on_commit(job, sent, result, now),
             Net::Lookup(job, result) => self.on_lookup(job, result, now),
         }
         false
@@ -474,6 +475,7 @@ impl Coordinator {
     fn on_commit(
         &mut self,
         mut job: Job<CommitWork>,
+        sent: i32,
         result: Result<OffsetCommitResponse>,
         now: Instant,
     ) {
@@ -503,7 +505,8 @@ impl Coordinator {
                 || *c == KafkaCode::FENCED_INSTANCE_ID
         });
         if let Some((_, code)) = stale {
-            self.membership.on_commit_error(*code, now.into_std());
+            self.membership
+                .on_commit_error_in(*code, sent, now.into_std());
             // The revoke reaches the consumer before the commit's error does.
             self.flush_actions(now);
         } else if failed.iter().all(|(_, c)| c.is_retriable()) && now < job.deadline {
@@ -583,7 +586,8 @@ impl Coordinator {
                     self.instance_id.as_deref(),
                     &job.work.offsets,
                 );
-                self.to_coordinator(move |_| request, None, move |r| Net::Commit(job, r));
+                let sent = self.membership.generation().generation_id;
+                self.to_coordinator(move |_| request, None, move |r| Net::Commit(job, sent, r));
             }
         }
         for job in std::mem::take(&mut self.lookups) {

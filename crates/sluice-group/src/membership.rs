@@ -43,6 +43,7 @@ use crate::protocol::{MemberAssignment, Subscription};
 mod cooperative;
 mod join;
 mod requests;
+mod stale;
 
 pub use cooperative::{moved_directly, protocol_of};
 
@@ -150,6 +151,8 @@ pub struct Membership {
     /// sticky assignors put it in their user data).
     last_assignment: (Vec<TopicPartition>, i32),
     in_flight: Option<RequestKind>,
+    /// The generation the heartbeat in flight was sent in.
+    heartbeat_generation: i32,
     /// The leader's join result, kept while waiting for partition counts.
     pending_members: Option<Vec<Member>>,
     rejoin_needed: bool,
@@ -188,6 +191,7 @@ impl Membership {
             revoking: Vec::new(),
             last_assignment: (Vec::new(), -1),
             in_flight: None,
+            heartbeat_generation: -1,
             pending_members: None,
             rejoin_needed: true,
             revoke_pending: false,
@@ -420,6 +424,7 @@ impl Membership {
             && self.next_heartbeat.is_none_or(|t| now >= t)
         {
             self.in_flight = Some(RequestKind::Heartbeat);
+            self.heartbeat_generation = self.generation.generation_id;
             self.next_heartbeat = Some(now + self.config.heartbeat_interval);
             return Some(Action::Heartbeat(self.heartbeat_request()));
         }
@@ -487,6 +492,9 @@ impl Membership {
         let code = KafkaCode(response.error_code);
         if code.is_ok() {
             self.last_heartbeat_ok = Some(now);
+            return;
+        }
+        if self.stale_answer(code, self.heartbeat_generation) {
             return;
         }
         if code == KafkaCode::REBALANCE_IN_PROGRESS {

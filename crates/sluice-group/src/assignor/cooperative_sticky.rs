@@ -25,7 +25,8 @@ impl CooperativeStickyAssignor {
         } else {
             member.user_data.as_ref().map(|data| {
                 if data.len() == 4 {
-                    user_data::decode_generation(data).unwrap_or(abstract_sticky::DEFAULT_GENERATION)
+                    user_data::decode_generation(data)
+                        .unwrap_or(abstract_sticky::DEFAULT_GENERATION)
                 } else {
                     // librdkafka's cooperative-sticky members send the
                     // sticky layout; anything else unreadable is "none".
@@ -86,7 +87,10 @@ fn transferring(members: &[Member], assignment: &Assignment) -> BTreeMap<TopicPa
     let mut revoked = HashSet::new();
     for member in members {
         let owned: HashSet<&TopicPartition> = member.owned_partitions.iter().collect();
-        let assigned = assignment.get(&member.member_id).map(Vec::as_slice).unwrap_or(&[]);
+        let assigned = assignment
+            .get(&member.member_id)
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
         for tp in assigned {
             if !owned.contains(tp) {
                 added.insert(tp.clone(), member.member_id.clone());

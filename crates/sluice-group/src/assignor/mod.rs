@@ -165,13 +165,17 @@ mod tests {
                 .name(),
             "sticky"
         );
-        let cooperative = by_name("org.apache.kafka.clients.consumer.CooperativeStickyAssignor").unwrap();
+        let cooperative =
+            by_name("org.apache.kafka.clients.consumer.CooperativeStickyAssignor").unwrap();
         assert_eq!(cooperative.name(), "cooperative-sticky");
         assert_eq!(
             cooperative.supported_protocols(),
             &[RebalanceProtocol::Eager, RebalanceProtocol::Cooperative]
         );
-        assert_eq!(by_name("cooperative-sticky").unwrap().name(), "cooperative-sticky");
+        assert_eq!(
+            by_name("cooperative-sticky").unwrap().name(),
+            "cooperative-sticky"
+        );
         assert!(by_name("sticky-ish").is_none());
     }
 

@@ -82,7 +82,8 @@ impl<'a, 'g> Builder<'a, 'g> {
                     .sum()
             })
             .collect();
-        let mut sorted_topics: Vec<(&Arc<str>, i32)> = topics.iter().map(|(t, &c)| (t, c)).collect();
+        let mut sorted_topics: Vec<(&Arc<str>, i32)> =
+            topics.iter().map(|(t, &c)| (t, c)).collect();
         sorted_topics.sort_by(|a, b| {
             topic_members[a.0]
                 .len()
@@ -192,7 +193,9 @@ impl<'a, 'g> Builder<'a, 'g> {
             .collect();
         for member in 0..self.group.len() {
             let participates = self.current[member].len() < self.max_size[member]
-                || self.current[member].iter().any(|tp| movable(self, &tp.topic));
+                || self.current[member]
+                    .iter()
+                    .any(|tp| movable(self, &tp.topic));
             if !participates {
                 self.sorted.remove(&self.key(member));
                 self.active[member] = false;
@@ -205,7 +208,10 @@ impl<'a, 'g> Builder<'a, 'g> {
             self.perform_reassignments(&unassigned);
         }
         let performed = self.perform_reassignments(&reassignable);
-        if !initializing && performed && self.balance_score(&self.current) >= self.balance_score(&before) {
+        if !initializing
+            && performed
+            && self.balance_score(&self.current) >= self.balance_score(&before)
+        {
             self.current = before;
             self.owner = before_owner;
         }
@@ -404,7 +410,10 @@ impl Movements {
         let Some(topic) = self.by_topic.get(&tp.topic) else {
             return tp.clone();
         };
-        let from = self.by_partition.get(tp).map_or(from, |&(origin, _)| origin);
+        let from = self
+            .by_partition
+            .get(tp)
+            .map_or(from, |&(origin, _)| origin);
         topic
             .get(&(to, from))
             .and_then(|set| set.first())

@@ -78,14 +78,20 @@ fn resubscribe(members: &[Member], assignment: &Assignment, generation: i32) -> 
 #[test]
 fn test_one_consumer_one_topic() {
     let out = run(&[("topic", 3)], &[sub("consumer", &["topic"])]);
-    assert_eq!(got(&out, "consumer"), tps(&["topic-0", "topic-1", "topic-2"]));
+    assert_eq!(
+        got(&out, "consumer"),
+        tps(&["topic-0", "topic-1", "topic-2"])
+    );
     assert_eq!(out.transferring, moved(&[]));
 }
 
 #[test]
 fn test_only_assigns_partitions_from_subscribed_topics() {
     let owned = ["topic-0", "topic-1", "other-0", "other-1"];
-    let out = run(&[("topic", 2)], &[v2("consumer", &["topic"], &owned, GENERATION)]);
+    let out = run(
+        &[("topic", 2)],
+        &[v2("consumer", &["topic"], &owned, GENERATION)],
+    );
     assert_eq!(got(&out, "consumer"), tps(&["topic-0", "topic-1"]));
     assert_eq!(out.transferring, moved(&[]));
 }
@@ -96,7 +102,10 @@ fn test_one_consumer_multiple_topics() {
         &[("topic1", 1), ("topic2", 2)],
         &[sub("consumer", &["topic1", "topic2"])],
     );
-    assert_eq!(got(&out, "consumer"), tps(&["topic1-0", "topic2-0", "topic2-1"]));
+    assert_eq!(
+        got(&out, "consumer"),
+        tps(&["topic1-0", "topic2-0", "topic2-1"])
+    );
 }
 
 #[test]
@@ -128,8 +137,14 @@ fn test_two_consumers_two_topics_six_partitions() {
     let both = ["topic1", "topic2"];
     let members = [sub("consumer1", &both), sub("consumer2", &both)];
     let out = run(&[("topic1", 3), ("topic2", 3)], &members);
-    assert_eq!(got(&out, "consumer1"), tps(&["topic1-0", "topic1-2", "topic2-1"]));
-    assert_eq!(got(&out, "consumer2"), tps(&["topic1-1", "topic2-0", "topic2-2"]));
+    assert_eq!(
+        got(&out, "consumer1"),
+        tps(&["topic1-0", "topic1-2", "topic2-1"])
+    );
+    assert_eq!(
+        got(&out, "consumer2"),
+        tps(&["topic1-1", "topic2-0", "topic2-2"])
+    );
 }
 
 #[test]
@@ -140,7 +155,10 @@ fn test_consumer_owning_min_quota_expected_max_quota() {
         v2("consumer2", &both, &["topic1-1", "topic2-2"], GENERATION),
     ];
     let out = run(&[("topic1", 2), ("topic2", 3)], &members);
-    assert_eq!(got(&out, "consumer1"), tps(&["topic1-0", "topic2-1", "topic2-0"]));
+    assert_eq!(
+        got(&out, "consumer1"),
+        tps(&["topic1-0", "topic2-1", "topic2-0"])
+    );
     assert_eq!(got(&out, "consumer2"), tps(&["topic1-1", "topic2-2"]));
     assert_eq!(out.transferring, moved(&[]));
 }
@@ -181,10 +199,18 @@ fn test_all_consumers_are_under_min_quota() {
 fn test_add_remove_consumer_one_topic() {
     let topics = [("topic", 3)];
     let out = run(&topics, &[sub("consumer1", &["topic"])]);
-    assert_eq!(got(&out, "consumer1"), tps(&["topic-0", "topic-1", "topic-2"]));
+    assert_eq!(
+        got(&out, "consumer1"),
+        tps(&["topic-0", "topic-1", "topic-2"])
+    );
 
     let members = [
-        v2("consumer1", &["topic"], &["topic-0", "topic-1", "topic-2"], GENERATION),
+        v2(
+            "consumer1",
+            &["topic"],
+            &["topic-0", "topic-1", "topic-2"],
+            GENERATION,
+        ),
         v2("consumer2", &["topic"], &[], GENERATION),
     ];
     let out = run(&topics, &members);
@@ -192,8 +218,14 @@ fn test_add_remove_consumer_one_topic() {
     assert_eq!(got(&out, "consumer1"), tps(&["topic-0", "topic-1"]));
     assert_eq!(got(&out, "consumer2"), tps(&["topic-2"]));
 
-    let out = run(&topics, &[v2("consumer2", &["topic"], &["topic-2"], GENERATION)]);
-    assert_eq!(set(got(&out, "consumer2")), set(&tps(&["topic-0", "topic-1", "topic-2"])));
+    let out = run(
+        &topics,
+        &[v2("consumer2", &["topic"], &["topic-2"], GENERATION)],
+    );
+    assert_eq!(
+        set(got(&out, "consumer2")),
+        set(&tps(&["topic-0", "topic-1", "topic-2"]))
+    );
     assert_eq!(out.transferring, moved(&[]));
 }
 
@@ -217,7 +249,11 @@ fn test_add_remove_two_consumers_two_topics() {
     let out = run(&topics, &members);
     assert_eq!(
         out.transferring,
-        moved(&[("topic2-1", "consumer3"), ("topic2-3", "consumer3"), ("topic2-2", "consumer4")])
+        moved(&[
+            ("topic2-1", "consumer3"),
+            ("topic2-3", "consumer3"),
+            ("topic2-2", "consumer4")
+        ])
     );
     assert_eq!(got(&out, "consumer1"), tps(&["topic1-0", "topic1-2"]));
     assert_eq!(got(&out, "consumer2"), tps(&["topic1-1", "topic2-0"]));
@@ -234,13 +270,18 @@ fn test_add_remove_two_consumers_two_topics() {
         got(&out, "consumer3"),
         tps(&["topic2-1", "topic2-3", "topic1-0", "topic2-0"])
     );
-    assert_eq!(got(&out, "consumer4"), tps(&["topic2-2", "topic1-1", "topic1-2"]));
+    assert_eq!(
+        got(&out, "consumer4"),
+        tps(&["topic2-2", "topic1-1", "topic1-2"])
+    );
     assert_eq!(out.transferring, moved(&[]));
 }
 
 #[test]
 fn test_poor_round_robin_assignment_scenario() {
-    let topics: Vec<(String, i32)> = (1..=5).map(|i| (format!("topic{i}"), (i % 2) + 1)).collect();
+    let topics: Vec<(String, i32)> = (1..=5)
+        .map(|i| (format!("topic{i}"), (i % 2) + 1))
+        .collect();
     let topics: Vec<(&str, i32)> = topics.iter().map(|(t, n)| (t.as_str(), *n)).collect();
     let all = ["topic1", "topic2", "topic3", "topic4", "topic5"];
     let odd = ["topic1", "topic3", "topic5"];
@@ -300,7 +341,10 @@ fn stale_generation_case(older: i32) {
     ];
     let out = run(&[("topic", 3), ("topic2", 3)], &members);
     assert_eq!(set(got(&out, "consumer1")), set(&tps(&claimed)));
-    assert_eq!(set(got(&out, "consumer2")), set(&tps(&["topic-1", "topic2-0", "topic2-2"])));
+    assert_eq!(
+        set(got(&out, "consumer2")),
+        set(&tps(&["topic-1", "topic2-0", "topic2-2"]))
+    );
     assert_eq!(out.transferring, moved(&[]));
 }
 
@@ -338,9 +382,18 @@ fn test_ensure_partitions_assigned_to_highest_generation() {
         v2("consumer3", &all, &["topic2-1", "topic3-0", "topic3-2"], 8),
     ];
     let out = run(&[("topic", 3), ("topic2", 3), ("topic3", 3)], &members);
-    assert_eq!(set(got(&out, "consumer1")), set(&tps(&["topic-0", "topic2-0", "topic3-0"])));
-    assert_eq!(set(got(&out, "consumer2")), set(&tps(&["topic-1", "topic2-1", "topic3-1"])));
-    assert_eq!(set(got(&out, "consumer3")), set(&tps(&["topic-2", "topic2-2", "topic3-2"])));
+    assert_eq!(
+        set(got(&out, "consumer1")),
+        set(&tps(&["topic-0", "topic2-0", "topic3-0"]))
+    );
+    assert_eq!(
+        set(got(&out, "consumer2")),
+        set(&tps(&["topic-1", "topic2-1", "topic3-1"]))
+    );
+    assert_eq!(
+        set(got(&out, "consumer3")),
+        set(&tps(&["topic-2", "topic2-2", "topic3-2"]))
+    );
     assert_eq!(out.transferring, moved(&[]));
 }
 
@@ -355,7 +408,10 @@ fn test_no_reassignment_on_current_members() {
     ];
     let topics = [("topic", 3), ("topic1", 3), ("topic2", 3), ("topic3", 3)];
     let out = run(&topics, &members);
-    assert_eq!(set(got(&out, "consumer1")), set(&tps(&["topic1-2", "topic2-1", "topic3-0"])));
+    assert_eq!(
+        set(got(&out, "consumer1")),
+        set(&tps(&["topic1-2", "topic2-1", "topic3-0"]))
+    );
     assert_eq!(out.transferring, moved(&[]));
 }
 
@@ -367,8 +423,14 @@ fn test_owned_partitions_are_invalidated_for_consumer_with_multiple_generation()
         v2("consumer2", &both, &["topic-0", "topic2-1", "topic2-2"], 8),
     ];
     let out = run(&[("topic", 3), ("topic2", 3)], &members);
-    assert_eq!(set(got(&out, "consumer1")), set(&tps(&["topic-0", "topic2-1", "topic-1"])));
-    assert_eq!(set(got(&out, "consumer2")), set(&tps(&["topic-2", "topic2-2", "topic2-0"])));
+    assert_eq!(
+        set(got(&out, "consumer1")),
+        set(&tps(&["topic-0", "topic2-1", "topic-1"]))
+    );
+    assert_eq!(
+        set(got(&out, "consumer2")),
+        set(&tps(&["topic-2", "topic2-2", "topic2-0"]))
+    );
     assert_eq!(out.transferring, moved(&[]));
 }
 
@@ -430,7 +492,9 @@ fn test_member_data_sticky() {
     );
     assert_eq!(StickyAssignor.subscription_user_data(&[], -1), None);
     assert_eq!(
-        StickyAssignor.subscription_user_data(&tps(&["t-0"]), 3).unwrap(),
+        StickyAssignor
+            .subscription_user_data(&tps(&["t-0"]), 3)
+            .unwrap(),
         user_data::encode_sticky(&tps(&["t-0"]), 3)
     );
 }
@@ -448,14 +512,20 @@ fn test_encode_and_decode_generation() {
             user_data: CooperativeStickyAssignor.subscription_user_data(&[], generation),
             ..Member::new("c", &["topic"])
         };
-        assert_eq!(CooperativeStickyAssignor::member_data(&member).generation, Some(generation));
+        assert_eq!(
+            CooperativeStickyAssignor::member_data(&member).generation,
+            Some(generation)
+        );
     }
 }
 
 #[test]
 fn test_decode_generation() {
     let member = Member::new("c", &["topic"]);
-    assert_eq!(CooperativeStickyAssignor::member_data(&member).generation, None);
+    assert_eq!(
+        CooperativeStickyAssignor::member_data(&member).generation,
+        None
+    );
 }
 
 #[test]
@@ -475,7 +545,8 @@ fn test_member_data_with_inconsistent_data() {
 fn test_member_data_with_empty_partitions_and_higher_generation() {
     let member = Member {
         generation: GENERATION,
-        user_data: CooperativeStickyAssignor.subscription_user_data(&tps(&["topic1-0"]), GENERATION - 1),
+        user_data: CooperativeStickyAssignor
+            .subscription_user_data(&tps(&["topic1-0"]), GENERATION - 1),
         ..Member::new("c", &["topic"])
     };
     let data = CooperativeStickyAssignor::member_data(&member);
@@ -537,13 +608,21 @@ fn test_assignor_with_old_version_subscriptions() {
 #[test]
 fn test_add_remove_consumer_one_topic_cooperative() {
     let members = [
-        v2("consumer1", &["topic"], &["topic-0", "topic-1", "topic-2"], GENERATION),
+        v2(
+            "consumer1",
+            &["topic"],
+            &["topic-0", "topic-1", "topic-2"],
+            GENERATION,
+        ),
         v2("consumer2", &["topic"], &[], GENERATION),
     ];
     let first = cooperative(&[("topic", 3)], &members);
     assert_eq!(first["consumer1"], tps(&["topic-0", "topic-1"]));
     assert!(first["consumer2"].is_empty());
-    let second = cooperative(&[("topic", 3)], &resubscribe(&members, &first, GENERATION + 1));
+    let second = cooperative(
+        &[("topic", 3)],
+        &resubscribe(&members, &first, GENERATION + 1),
+    );
     assert_eq!(second["consumer1"], tps(&["topic-0", "topic-1"]));
     assert_eq!(second["consumer2"], tps(&["topic-2"]));
 }
@@ -553,14 +632,22 @@ fn test_add_remove_consumer_one_topic_cooperative() {
 #[test]
 fn cooperative_general_path_withholds_moving_partitions() {
     let members = [
-        v2("consumer1", &["topic1", "topic2"], &["topic1-0", "topic1-1", "topic1-2", "topic2-0"], GENERATION),
+        v2(
+            "consumer1",
+            &["topic1", "topic2"],
+            &["topic1-0", "topic1-1", "topic1-2", "topic2-0"],
+            GENERATION,
+        ),
         v2("consumer2", &["topic1"], &[], GENERATION),
     ];
     let first = cooperative(&[("topic1", 3), ("topic2", 1)], &members);
     // Balance wants consumer2 to take two of topic1; they are revoked first.
     assert_eq!(first["consumer1"].len(), 2);
     assert!(first["consumer2"].is_empty());
-    let second = cooperative(&[("topic1", 3), ("topic2", 1)], &resubscribe(&members, &first, GENERATION + 1));
+    let second = cooperative(
+        &[("topic1", 3), ("topic2", 1)],
+        &resubscribe(&members, &first, GENERATION + 1),
+    );
     assert_eq!(second["consumer1"], first["consumer1"]);
     assert_eq!(second["consumer2"].len(), 2);
 }

@@ -240,7 +240,11 @@ pub(crate) fn java_hash_map_order(keys: &[&str]) -> Vec<usize> {
             .fold(0u32, |h, c| h.wrapping_mul(31).wrapping_add(u32::from(c)));
         ((h ^ (h >> 16)) as usize) & (capacity - 1)
     };
-    let mut order: Vec<(usize, usize)> = keys.iter().enumerate().map(|(i, k)| (bucket(k), i)).collect();
+    let mut order: Vec<(usize, usize)> = keys
+        .iter()
+        .enumerate()
+        .map(|(i, k)| (bucket(k), i))
+        .collect();
     order.sort();
     order.into_iter().map(|(_, i)| i).collect()
 }

@@ -20,7 +20,11 @@ pub(super) fn verify_validity(
     let mut owner: HashMap<&TopicPartition, &str> = HashMap::new();
     for m in members {
         for tp in &assignment[&m.member_id] {
-            assert!(m.subscribes(&tp.topic), "{tp} to non-subscriber {}", m.member_id);
+            assert!(
+                m.subscribes(&tp.topic),
+                "{tp} to non-subscriber {}",
+                m.member_id
+            );
             let count = topics.get(&*tp.topic).copied().unwrap_or(0);
             assert!((0..count).contains(&tp.partition), "{tp} does not exist");
             if let Some(other) = owner.insert(tp, &m.member_id) {
@@ -77,10 +81,7 @@ struct Case {
 /// `uniform`), each previously owned partition with a random member (or a
 /// departed one), all in `generation` or, when `None`, a random one each.
 fn case(uniform: bool, generation: Option<i32>) -> impl Strategy<Value = Case> {
-    (
-        prop::collection::vec(0..=8i32, 1..=4),
-        1..=6usize,
-    )
+    (prop::collection::vec(0..=8i32, 1..=4), 1..=6usize)
         .prop_flat_map(move |(counts, n)| {
             let n_topics = counts.len();
             let total: usize = counts.iter().map(|&c| c as usize).sum();
@@ -114,7 +115,9 @@ fn case(uniform: bool, generation: Option<i32>) -> impl Strategy<Value = Case> {
                     }
                 })
                 .collect();
-            let all = topics.iter().flat_map(|(t, &c)| (0..c).map(move |p| TopicPartition::new(t.as_str(), p)));
+            let all = topics
+                .iter()
+                .flat_map(|(t, &c)| (0..c).map(move |p| TopicPartition::new(t.as_str(), p)));
             for (tp, owner) in all.zip(owners) {
                 if let Some(m) = owner.and_then(|o| members.get_mut(o)) {
                     m.owned_partitions.push(tp);
@@ -127,7 +130,11 @@ fn case(uniform: bool, generation: Option<i32>) -> impl Strategy<Value = Case> {
 fn owners(members: &[Member]) -> HashMap<TopicPartition, String> {
     members
         .iter()
-        .flat_map(|m| m.owned_partitions.iter().map(move |tp| (tp.clone(), m.member_id.clone())))
+        .flat_map(|m| {
+            m.owned_partitions
+                .iter()
+                .map(move |tp| (tp.clone(), m.member_id.clone()))
+        })
         .collect()
 }
 
@@ -137,7 +144,11 @@ fn owners(members: &[Member]) -> HashMap<TopicPartition, String> {
 fn minimal_moves(case: &Case) -> usize {
     let total: usize = case.topics.values().map(|&c| c as usize).sum();
     let n = case.members.len();
-    let mut owned: Vec<usize> = case.members.iter().map(|m| m.owned_partitions.len()).collect();
+    let mut owned: Vec<usize> = case
+        .members
+        .iter()
+        .map(|m| m.owned_partitions.len())
+        .collect();
     owned.sort_unstable_by(|a, b| b.cmp(a));
     owned
         .iter()
@@ -249,7 +260,11 @@ fn large(uniform: bool) {
     let all: Vec<&str> = topics.keys().map(String::as_str).collect();
     let members: Vec<Member> = (0..100)
         .map(|i| {
-            let subscribed = if uniform || i != 99 { &all[..] } else { &all[..1] };
+            let subscribed = if uniform || i != 99 {
+                &all[..]
+            } else {
+                &all[..1]
+            };
             Member::new(&format!("c{i:03}"), subscribed)
         })
         .collect();
@@ -264,7 +279,9 @@ fn large(uniform: bool) {
     let b = StickyAssignor.assign(&topics, &next);
     let rebalance = start.elapsed();
     verify_validity_and_balance(&topics, &next, &b);
-    eprintln!("100 members x 2000 partitions (uniform: {uniform}): fresh {fresh:?}, rebalance {rebalance:?}");
+    eprintln!(
+        "100 members x 2000 partitions (uniform: {uniform}): fresh {fresh:?}, rebalance {rebalance:?}"
+    );
 }
 
 #[test]

@@ -80,7 +80,8 @@ pub(crate) fn decode_sticky(data: &[u8]) -> Result<MemberData, WireError> {
             return Err(error(STICKY, "truncated topic name"));
         }
         let len = buf.get_i16();
-        let len = usize::try_from(len).map_err(|_| error(STICKY, format!("topic name length {len}")))?;
+        let len =
+            usize::try_from(len).map_err(|_| error(STICKY, format!("topic name length {len}")))?;
         if buf.remaining() < len {
             return Err(error(STICKY, "truncated topic name"));
         }
@@ -133,7 +134,9 @@ mod tests {
     ];
 
     fn tps(list: &[(&str, i32)]) -> Vec<TopicPartition> {
-        list.iter().map(|&(t, p)| TopicPartition::new(t, p)).collect()
+        list.iter()
+            .map(|&(t, p)| TopicPartition::new(t, p))
+            .collect()
     }
 
     #[test]

@@ -453,3 +453,26 @@ fn the_leader_refuses_an_assignment_that_moves_a_partition_directly() {
         "a partition nobody owned may go anywhere"
     );
 }
+
+/// A commit sent in generation 1 and answered ILLEGAL_GENERATION while the
+/// member syncs generation 2 says nothing about generation 2: ignored, as
+/// the Java client's `generationUnchanged` check does (acting on it lost the
+/// partitions just kept and rejoined with generation -1).
+#[test]
+fn a_stale_commit_answer_does_not_reset_a_newer_generation() {
+    let t0 = Instant::now();
+    let t1 = t0 + Duration::from_secs(1);
+    let mut m = coop_stable(t0, &[0, 1]);
+    assert!(matches!(rebalance(&mut m, t1), Some(Action::Join(_))));
+    m.on_join(&coop_join(2, "me", "other", &[]), t1);
+    assert!(matches!(m.poll_action(t1), Some(Action::Sync(_))));
+    m.on_commit_error_in(KafkaCode::ILLEGAL_GENERATION, 1, t1);
+    m.on_commit_error_in(KafkaCode::REBALANCE_IN_PROGRESS, 2, t1);
+    assert_eq!(m.poll_action(t1), None, "nothing lost, no second join");
+    m.on_sync(&sync_ok(&[0, 1]), t1);
+    assert_eq!(m.poll_action(t1), Some(Action::Assign(vec![])));
+    assert_eq!(m.generation().generation_id, 2);
+    // The same answer for the current generation does count.
+    m.on_commit_error_in(KafkaCode::ILLEGAL_GENERATION, 2, t1);
+    assert_eq!(m.poll_action(t1), Some(Action::Lose(tps(&[0, 1]))));
+}
