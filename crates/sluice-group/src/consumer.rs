@@ -532,7 +532,12 @@ impl GroupConsumer {
         let fetch = self.fetch.stats();
         let subscribed = self.reported_counts.as_ref().map(|c| c.values().sum());
         let group = self.stats.snapshot(fetch.partitions.len(), subscribed);
-        ConsumerStats { fetch, group }
+        let rebalance = self.stats.rebalance.snapshot();
+        ConsumerStats {
+            fetch,
+            group,
+            rebalance,
+        }
     }
 
     /// The group as the coordinator describes it, with this member's

@@ -324,17 +324,28 @@ impl Coordinator {
                 );
             }
             Action::Revoke(tps) => {
+                self.stats.rebalance.revoking(tps.len());
                 if self.events.send(GroupEvent::Revoke(tps)).is_err() {
                     self.membership.revoke_done();
                 }
             }
             Action::Lose(tps) => {
+                self.stats.rebalance.lost(tps.len());
                 let _ = self.events.send(GroupEvent::Lose(tps));
             }
             Action::Assign(tps) => {
-                if let Some(started) = self.rebalance_started.take() {
-                    self.stats.rebalanced(started.elapsed());
+                let took = self.rebalance_started.take().map(|s| s.elapsed());
+                if let Some(took) = took {
+                    self.stats.rebalanced(took);
                 }
+                let m = &self.membership;
+                self.stats.rebalance.finished(
+                    m.group(),
+                    m.rebalance_protocol(),
+                    m.generation().generation_id,
+                    tps.len(),
+                    took,
+                );
                 let _ = self.events.send(GroupEvent::Assign(tps));
                 self.describe_for_stats();
             }

@@ -41,4 +41,4 @@ pub use error::GroupError;
 pub use membership::{Action, Membership, State};
 pub use metrics::{GroupMetrics, MemberInfo};
 pub use offsets::{OffsetAndMetadata, Offsets};
-pub use stats::{ConsumerStats, GroupStats, GroupStatsSnapshot};
+pub use stats::{ConsumerStats, GroupStats, GroupStatsSnapshot, RebalanceStatsSnapshot};

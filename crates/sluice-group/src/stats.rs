@@ -7,6 +7,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
+mod rebalance;
+
+pub use rebalance::{RebalanceStats, RebalanceStatsSnapshot, kind_name};
+
 use sluice_fetch::FetchStatsSnapshot;
 use sluice_fetch::histogram::{Histogram, HistogramSnapshot};
 use tokio::sync::oneshot;
@@ -25,6 +29,8 @@ pub struct GroupStats {
     rebalance_duration: Histogram,
     last_rebalance_ns: AtomicU64,
     members: AtomicU64,
+    /// Per-rebalance counters (protocol, generation, partitions moved).
+    pub rebalance: RebalanceStats,
 }
 
 impl Default for GroupStats {
@@ -37,6 +43,7 @@ impl Default for GroupStats {
             rebalance_duration: Histogram::durations(),
             last_rebalance_ns: AtomicU64::new(UNKNOWN),
             members: AtomicU64::new(UNKNOWN),
+            rebalance: RebalanceStats::default(),
         }
     }
 }
@@ -138,6 +145,8 @@ pub struct ConsumerStats {
     pub fetch: FetchStatsSnapshot,
     /// Commits, rebalances, the group's size.
     pub group: GroupStatsSnapshot,
+    /// Rebalances by protocol, the generation, partitions revoked, assigned, lost.
+    pub rebalance: RebalanceStatsSnapshot,
 }
 
 /// The reply to a commit, counted in [`GroupStats`] when it is sent.
