@@ -568,6 +568,7 @@ fn a_fatal_answer_clears_the_assignment_and_stops_heartbeats() {
 
 mod cooperative;
 mod poll_interval;
+mod roll;
 mod static_membership;
 
 #[test]
