@@ -97,7 +97,7 @@ pub const GROUP_KEY_DOCS: &[KeyDoc] = &[
         aliases: &[],
         default: Some("range,roundrobin"),
         java: Java::Same,
-        doc: "Assignors in preference order: `range`, `roundrobin`.",
+        doc: "Assignors in preference order: `range`, `roundrobin`, `sticky`, `cooperative-sticky` (or their Java class names).",
     },
     KeyDoc {
         key: "enable.auto.commit",
@@ -144,12 +144,15 @@ impl GroupConfig {
                     .filter(|s| !s.is_empty())
                     .collect();
                 if names.is_empty() {
-                    return Err(bad("expected range and/or roundrobin".into()));
+                    return Err(bad(
+                        "expected one or more of range, roundrobin, sticky, cooperative-sticky"
+                            .into(),
+                    ));
                 }
                 for n in &names {
                     if by_name(n).is_none() {
                         return Err(bad(format!(
-                            "unknown assignor {n:?}: expected range or roundrobin"
+                            "unknown assignor {n:?}: expected range, roundrobin, sticky or cooperative-sticky"
                         )));
                     }
                 }
@@ -198,7 +201,7 @@ mod tests {
             vec!["roundrobin".to_string(), "range".to_string()]
         );
         let err = c
-            .set("partition.assignment.strategy", "sticky")
+            .set("partition.assignment.strategy", "sticky-ish")
             .unwrap_err();
         assert!(
             err.to_string().contains("partition.assignment.strategy"),

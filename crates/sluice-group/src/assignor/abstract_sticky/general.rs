@@ -264,13 +264,12 @@ impl<'a, 'g> Builder<'a, 'g> {
                 let partitions = self.topics.get(topic).copied().unwrap_or(0);
                 for p in 0..partitions {
                     let tp = TopicPartition::new(topic.clone(), p);
-                    match self.owner.get(&tp) {
-                        Some(&other) if other != member && self.active[other] => {
-                            if count + 1 < self.current[other].len() {
-                                return false;
-                            }
-                        }
-                        _ => {}
+                    if let Some(&other) = self.owner.get(&tp)
+                        && other != member
+                        && self.active[other]
+                        && count + 1 < self.current[other].len()
+                    {
+                        return false;
                     }
                 }
             }
@@ -357,6 +356,9 @@ impl<'a, 'g> Builder<'a, 'g> {
     }
 }
 
+/// (from, to) to the partitions of one topic that moved so.
+type PairMovements = HashMap<(usize, usize), BTreeSet<TopicPartition>>;
+
 /// Java's `PartitionMovements`: where each moved partition came from, so a
 /// later move in the opposite direction between the same two members moves
 /// the same partition back instead of another one of the topic.
@@ -365,7 +367,7 @@ struct Movements {
     /// Partition to (first owner, current owner).
     by_partition: HashMap<TopicPartition, (usize, usize)>,
     /// Topic to (from, to) to the partitions that moved so.
-    by_topic: HashMap<Arc<str>, HashMap<(usize, usize), BTreeSet<TopicPartition>>>,
+    by_topic: HashMap<Arc<str>, PairMovements>,
 }
 
 impl Movements {

@@ -1,5 +1,5 @@
-//! Cases ported from the Java client's `AbstractStickyAssignorTest`,
-//! `StickyAssignorTest` and `CooperativeStickyAssignorTest`, each named
+//! Cases ported from the Java client's `AbstractStickyAssignorTest` and
+//! `StickyAssignorTest` (cooperative ones in `cooperative_tests`), each named
 //! after the Java test, with the assignments and
 //! `partitionsTransferringOwnership` it asserts. Member and topic names are
 //! the Java tests' own: tie-breaks depend on them.
@@ -11,31 +11,31 @@ use sluice_fetch::TopicPartition;
 
 use super::prop_tests::verify_validity_and_balance;
 use super::{MemberData, Outcome, assign, user_data};
-use crate::assignor::{Assignment, Assignor, CooperativeStickyAssignor, Member, StickyAssignor};
+use crate::assignor::{Assignment, Assignor, Member, StickyAssignor};
 
-const GENERATION: i32 = 1;
+pub(super) const GENERATION: i32 = 1;
 
-fn tp(s: &str) -> TopicPartition {
+pub(super) fn tp(s: &str) -> TopicPartition {
     let (t, p) = s.rsplit_once('-').expect("topic-partition");
     TopicPartition::new(t, p.parse().expect("partition"))
 }
 
-fn tps(list: &[&str]) -> Vec<TopicPartition> {
+pub(super) fn tps(list: &[&str]) -> Vec<TopicPartition> {
     list.iter().map(|s| tp(s)).collect()
 }
 
-fn counts(list: &[(&str, i32)]) -> BTreeMap<String, i32> {
+pub(super) fn counts(list: &[(&str, i32)]) -> BTreeMap<String, i32> {
     list.iter().map(|(t, n)| (t.to_string(), *n)).collect()
 }
 
 /// Java's `subscription(topics, i)`: nothing owned.
-fn sub(id: &str, topics: &[&str]) -> Member {
+pub(super) fn sub(id: &str, topics: &[&str]) -> Member {
     Member::new(id, topics)
 }
 
 /// Java's `buildSubscriptionV2Above`: owned partitions and generation in
 /// the subscription itself.
-fn v2(id: &str, topics: &[&str], owned: &[&str], generation: i32) -> Member {
+pub(super) fn v2(id: &str, topics: &[&str], owned: &[&str], generation: i32) -> Member {
     Member {
         owned_partitions: tps(owned),
         generation,
@@ -64,7 +64,11 @@ fn moved(pairs: &[(&str, &str)]) -> Option<BTreeMap<TopicPartition, String>> {
 }
 
 /// Members re-subscribing with what `assignment` gave them.
-fn resubscribe(members: &[Member], assignment: &Assignment, generation: i32) -> Vec<Member> {
+pub(super) fn resubscribe(
+    members: &[Member],
+    assignment: &Assignment,
+    generation: i32,
+) -> Vec<Member> {
     members
         .iter()
         .map(|m| Member {
@@ -454,6 +458,68 @@ fn sticky_assignor_javadoc_example_2() {
     assert_eq!(got(&out, "C2"), tps(&["t2-0", "t2-1", "t2-2"]));
 }
 
+/// The Java `StickyAssignor` Javadoc's "Example 1": three members on four
+/// two-partition topics, then C1 leaves and no partition of C0 or C2 moves.
+/// (The Javadoc's second assignment predates the constrained path, which
+/// hands C1's partitions out in topic order; what stays put is the same.)
+#[test]
+fn sticky_assignor_javadoc_example_1() {
+    let all = ["t0", "t1", "t2", "t3"];
+    let topics = [("t0", 2), ("t1", 2), ("t2", 2), ("t3", 2)];
+    let members = [sub("C0", &all), sub("C1", &all), sub("C2", &all)];
+    let out = run(&topics, &members);
+    assert_eq!(got(&out, "C0"), tps(&["t0-0", "t1-1", "t3-0"]));
+    assert_eq!(got(&out, "C1"), tps(&["t0-1", "t2-0", "t3-1"]));
+    assert_eq!(got(&out, "C2"), tps(&["t1-0", "t2-1"]));
+    let rest = resubscribe(
+        &[members[0].clone(), members[2].clone()],
+        &out.assignment,
+        GENERATION,
+    );
+    let out = run(&topics, &rest);
+    assert_eq!(got(&out, "C0"), tps(&["t0-0", "t1-1", "t3-0", "t0-1"]));
+    assert_eq!(got(&out, "C2"), tps(&["t1-0", "t2-1", "t2-0", "t3-1"]));
+    assert_eq!(out.transferring, moved(&[]));
+}
+
+/// Not a Java port: a member sending a v0 subscription (as librdkafka and
+/// old Java clients do for `sticky`) says what it owned only in its user
+/// data; decoded as membership decodes it, the sticky assignor reads it.
+#[test]
+fn v0_subscription_with_sticky_user_data() {
+    use crate::protocol::Subscription;
+    let owned = tps(&["topic-1", "topic-2"]);
+    let wire = Subscription {
+        topics: vec!["topic".into()],
+        user_data: StickyAssignor.subscription_user_data(&owned, 4),
+        generation_id: -1,
+        ..Default::default()
+    }
+    .encode(0)
+    .unwrap();
+    let s = Subscription::decode(&wire).unwrap();
+    let member = Member {
+        owned_partitions: s.owned_partitions,
+        generation: s.generation_id,
+        user_data: s.user_data,
+        ..Member::new("consumer2", &["topic"])
+    };
+    assert_eq!(member.generation, -1);
+    assert_eq!(
+        StickyAssignor::member_data(&member),
+        MemberData {
+            partitions: owned.clone(),
+            generation: Some(4)
+        }
+    );
+    let a = StickyAssignor.assign(
+        &counts(&[("topic", 4)]),
+        &[sub("consumer1", &["topic"]), member],
+    );
+    assert_eq!(a["consumer2"], owned);
+    assert_eq!(a["consumer1"], tps(&["topic-0", "topic-3"]));
+}
+
 /// StickyAssignorTest.testMemberData: v0 subscriptions carry owned
 /// partitions and generation only in the user data; v1 and v2 as well.
 #[test]
@@ -499,159 +565,6 @@ fn test_member_data_sticky() {
     );
 }
 
-// CooperativeStickyAssignorTest.
-
-fn cooperative(topics: &[(&str, i32)], members: &[Member]) -> Assignment {
-    CooperativeStickyAssignor.assign(&counts(topics), members)
-}
-
-#[test]
-fn test_encode_and_decode_generation() {
-    for generation in [-1, 10] {
-        let member = Member {
-            user_data: CooperativeStickyAssignor.subscription_user_data(&[], generation),
-            ..Member::new("c", &["topic"])
-        };
-        assert_eq!(
-            CooperativeStickyAssignor::member_data(&member).generation,
-            Some(generation)
-        );
-    }
-}
-
-#[test]
-fn test_decode_generation() {
-    let member = Member::new("c", &["topic"]);
-    assert_eq!(
-        CooperativeStickyAssignor::member_data(&member).generation,
-        None
-    );
-}
-
-#[test]
-fn test_member_data_with_inconsistent_data() {
-    // v1: owned partitions in the subscription, generation only in user data.
-    let member = Member {
-        owned_partitions: tps(&["topic-0"]),
-        user_data: CooperativeStickyAssignor.subscription_user_data(&tps(&["topic-1"]), GENERATION),
-        ..Member::new("c", &["topic"])
-    };
-    let data = CooperativeStickyAssignor::member_data(&member);
-    assert_eq!(data.partitions, tps(&["topic-0"]));
-    assert_eq!(data.generation, Some(GENERATION));
-}
-
-#[test]
-fn test_member_data_with_empty_partitions_and_higher_generation() {
-    let member = Member {
-        generation: GENERATION,
-        user_data: CooperativeStickyAssignor
-            .subscription_user_data(&tps(&["topic1-0"]), GENERATION - 1),
-        ..Member::new("c", &["topic"])
-    };
-    let data = CooperativeStickyAssignor::member_data(&member);
-    assert_eq!(data.partitions, Vec::new());
-    assert_eq!(data.generation, Some(GENERATION));
-}
-
-#[test]
-fn test_all_consumers_have_owned_partition_invalidated_when_claimed_by_multiple_consumers_in_same_generation_with_equal_partitions_per_consumer()
- {
-    let members = [
-        v2("consumer1", &["topic"], &["topic-0", "topic-1"], GENERATION),
-        v2("consumer2", &["topic"], &["topic-0", "topic-2"], GENERATION),
-        v2("consumer3", &["topic"], &[], GENERATION),
-    ];
-    let a = cooperative(&[("topic", 3)], &members);
-    assert_eq!(a["consumer1"], tps(&["topic-1"]));
-    assert_eq!(a["consumer2"], tps(&["topic-2"]));
-    // topic-0 must be revoked by both before anyone gets it.
-    assert!(a["consumer3"].is_empty());
-}
-
-#[test]
-fn test_all_consumers_have_owned_partition_invalidated_when_claimed_by_multiple_consumers_in_same_generation_with_unequal_partitions_per_consumer()
- {
-    let members = [
-        v2("consumer1", &["topic"], &["topic-0", "topic-1"], GENERATION),
-        v2("consumer2", &["topic"], &["topic-0", "topic-2"], GENERATION),
-        v2("consumer3", &["topic"], &[], GENERATION),
-    ];
-    let a = cooperative(&[("topic", 4)], &members);
-    assert_eq!(a["consumer1"], tps(&["topic-1", "topic-3"]));
-    assert_eq!(a["consumer2"], tps(&["topic-2"]));
-    assert!(a["consumer3"].is_empty());
-}
-
-#[test]
-fn test_assignor_with_old_version_subscriptions() {
-    // consumer1 and consumer2 send v1: owned partitions, generation in user data.
-    let v1 = |id: &str, owned: &[&str]| Member {
-        owned_partitions: tps(owned),
-        user_data: CooperativeStickyAssignor.subscription_user_data(&[], GENERATION),
-        ..Member::new(id, &["topic1"])
-    };
-    let members = [
-        v1("consumer1", &["topic1-0"]),
-        v1("consumer2", &["topic1-1"]),
-        v2("consumer3", &["topic1"], &[], GENERATION),
-    ];
-    let a = cooperative(&[("topic1", 3)], &members);
-    assert_eq!(a["consumer1"], tps(&["topic1-0"]));
-    assert_eq!(a["consumer2"], tps(&["topic1-1"]));
-    assert_eq!(a["consumer3"], tps(&["topic1-2"]));
-}
-
-/// testAddRemoveConsumerOneTopic as the cooperative assignor runs it: the
-/// moving partition is withheld in the first round and handed over in the
-/// follow-up rebalance, after its old owner revoked it.
-#[test]
-fn test_add_remove_consumer_one_topic_cooperative() {
-    let members = [
-        v2(
-            "consumer1",
-            &["topic"],
-            &["topic-0", "topic-1", "topic-2"],
-            GENERATION,
-        ),
-        v2("consumer2", &["topic"], &[], GENERATION),
-    ];
-    let first = cooperative(&[("topic", 3)], &members);
-    assert_eq!(first["consumer1"], tps(&["topic-0", "topic-1"]));
-    assert!(first["consumer2"].is_empty());
-    let second = cooperative(
-        &[("topic", 3)],
-        &resubscribe(&members, &first, GENERATION + 1),
-    );
-    assert_eq!(second["consumer1"], tps(&["topic-0", "topic-1"]));
-    assert_eq!(second["consumer2"], tps(&["topic-2"]));
-}
-
-/// General path (uneven subscriptions) under cooperative-sticky: what moves
-/// is computed from owned vs assigned and withheld.
-#[test]
-fn cooperative_general_path_withholds_moving_partitions() {
-    let members = [
-        v2(
-            "consumer1",
-            &["topic1", "topic2"],
-            &["topic1-0", "topic1-1", "topic1-2", "topic2-0"],
-            GENERATION,
-        ),
-        v2("consumer2", &["topic1"], &[], GENERATION),
-    ];
-    let first = cooperative(&[("topic1", 3), ("topic2", 1)], &members);
-    // Balance wants consumer2 to take two of topic1; they are revoked first.
-    assert_eq!(first["consumer1"].len(), 2);
-    assert!(first["consumer2"].is_empty());
-    let second = cooperative(
-        &[("topic1", 3), ("topic2", 1)],
-        &resubscribe(&members, &first, GENERATION + 1),
-    );
-    assert_eq!(second["consumer1"], first["consumer1"]);
-    assert_eq!(second["consumer2"].len(), 2);
-}
-
 /// Not a Java port: a static member restarting gets a new member id but
 /// reports what it owned, and keeps it (ownership follows the subscription,
 /// not the id); the newcomer's share comes from the others' surplus.
@@ -669,4 +582,128 @@ fn static_member_restart_keeps_its_partitions() {
     assert_eq!(got(&out, "a-restarted"), tps(&["topic-0", "topic-1"]));
     assert_eq!(got(&out, "b"), tps(&["topic-2", "topic-3"]));
     assert_eq!(out.transferring, moved(&[]));
+}
+
+fn contains_all(haystack: &[TopicPartition], needles: &[TopicPartition]) -> bool {
+    needles.iter().all(|tp| haystack.contains(tp))
+}
+
+/// StickyAssignorTest.testAssignmentWithMultipleGenerations1, both with
+/// equal subscriptions (constrained path) and without (general path).
+#[test]
+fn test_assignment_with_multiple_generations1() {
+    for all_equal in [true, false] {
+        let all = ["topic", "topic2"];
+        let c2_topics: &[&str] = if all_equal { &all } else { &["topic"] };
+        let topics = [("topic", 6), ("topic2", 6)];
+        let out = run(
+            &topics,
+            &[
+                sub("consumer1", &all),
+                sub("consumer2", c2_topics),
+                sub("consumer3", &all),
+            ],
+        );
+        let r1: Vec<Vec<TopicPartition>> = ["consumer1", "consumer2", "consumer3"]
+            .iter()
+            .map(|c| got(&out, c).to_vec())
+            .collect();
+        assert!(r1.iter().all(|p| p.len() == 4), "{all_equal}: {r1:?}");
+
+        let out = run(
+            &topics,
+            &[
+                Member {
+                    owned_partitions: r1[0].clone(),
+                    generation: GENERATION,
+                    ..sub("consumer1", &all)
+                },
+                Member {
+                    owned_partitions: r1[1].clone(),
+                    generation: GENERATION,
+                    ..sub("consumer2", c2_topics)
+                },
+            ],
+        );
+        let (r2p1, r2p2) = (
+            got(&out, "consumer1").to_vec(),
+            got(&out, "consumer2").to_vec(),
+        );
+        assert!(r2p1.len() == 6 && r2p2.len() == 6, "{all_equal}");
+        if all_equal {
+            assert!(contains_all(&r2p1, &r1[0]));
+        }
+        assert!(contains_all(&r2p2, &r1[1]), "{all_equal}");
+        assert!(r2p2.iter().any(|tp| r1[2].contains(tp)), "{all_equal}");
+
+        // consumer1 leaves; consumer3 comes back claiming its generation-1
+        // partitions, some of which consumer2 holds in generation 2.
+        let out = run(
+            &topics,
+            &[
+                Member {
+                    owned_partitions: r2p2.clone(),
+                    generation: 2,
+                    ..sub("consumer2", c2_topics)
+                },
+                Member {
+                    owned_partitions: r1[2].clone(),
+                    generation: 1,
+                    ..sub("consumer3", &all)
+                },
+            ],
+        );
+        let (r3p2, r3p3) = (got(&out, "consumer2"), got(&out, "consumer3"));
+        assert!(r3p2.len() == 6 && r3p3.len() == 6, "{all_equal}");
+        assert!(!r3p2.iter().any(|tp| r3p3.contains(tp)));
+    }
+}
+
+/// StickyAssignorTest.testAssignmentWithConflictingPreviousGenerations.
+#[test]
+fn test_assignment_with_conflicting_previous_generations() {
+    for all_equal in [true, false] {
+        let all = ["topic", "topic2", "topic3"];
+        let c1_topics: &[&str] = if all_equal { &all } else { &["topic"] };
+        let c2_topics: &[&str] = if all_equal {
+            &all
+        } else {
+            &["topic", "topic2"]
+        };
+        let c1_owned: &[&str] = if all_equal {
+            &[
+                "topic-0", "topic-1", "topic-2", "topic2-2", "topic2-3", "topic3-0",
+            ]
+        } else {
+            &["topic-0", "topic-1", "topic-2", "topic-3"]
+        };
+        let c2_owned = [
+            "topic-0", "topic-1", "topic2-0", "topic2-1", "topic2-2", "topic2-3",
+        ];
+        let c3_owned = [
+            "topic-2", "topic-3", "topic3-0", "topic3-1", "topic3-2", "topic3-3",
+        ];
+        let members = [
+            v2("consumer1", c1_topics, c1_owned, 1),
+            v2("consumer2", c2_topics, &c2_owned, 2),
+            v2("consumer3", &all, &c3_owned, 2),
+        ];
+        let out = run(&[("topic", 4), ("topic2", 4), ("topic3", 4)], &members);
+        for c in ["consumer1", "consumer2", "consumer3"] {
+            assert_eq!(
+                got(&out, c).len(),
+                4,
+                "{all_equal} {c}: {:?}",
+                out.assignment
+            );
+        }
+        assert!(
+            contains_all(&tps(&c2_owned), got(&out, "consumer2")),
+            "{all_equal}"
+        );
+        assert!(
+            contains_all(&tps(&c3_owned), got(&out, "consumer3")),
+            "{all_equal}"
+        );
+    }
 }

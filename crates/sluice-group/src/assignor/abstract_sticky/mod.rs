@@ -24,6 +24,8 @@ mod general;
 pub(crate) mod user_data;
 
 #[cfg(test)]
+mod cooperative_tests;
+#[cfg(test)]
 mod java_tests;
 #[cfg(test)]
 mod prop_tests;

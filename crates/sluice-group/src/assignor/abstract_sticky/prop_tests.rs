@@ -171,8 +171,43 @@ fn resubscribe(members: &[Member], assignment: &Assignment) -> Vec<Member> {
         .collect()
 }
 
+/// A case where members also claim random extra partitions, so claims
+/// overlap, in random generations.
+fn conflicting_case() -> impl Strategy<Value = Case> {
+    case(false, None)
+        .prop_flat_map(|case| {
+            let total: usize = case.topics.values().map(|&c| c as usize).sum();
+            let n = case.members.len();
+            (
+                Just(case),
+                prop::collection::vec(prop::collection::vec(0..total.max(1), 0..4), n),
+            )
+        })
+        .prop_map(|(mut case, extra)| {
+            let all: Vec<TopicPartition> = case
+                .topics
+                .iter()
+                .flat_map(|(t, &c)| (0..c).map(move |p| TopicPartition::new(t.as_str(), p)))
+                .collect();
+            for (member, picks) in case.members.iter_mut().zip(extra) {
+                member
+                    .owned_partitions
+                    .extend(picks.into_iter().filter_map(|i| all.get(i).cloned()));
+            }
+            case
+        })
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(400))]
+    #![proptest_config(ProptestConfig::with_cases(1000))]
+
+    #[test]
+    fn overlapping_claims_still_give_a_valid_balanced_assignment(case in conflicting_case()) {
+        let a = StickyAssignor.assign(&case.topics, &case.members);
+        verify_validity_and_balance(&case.topics, &case.members, &a);
+        let c = CooperativeStickyAssignor.assign(&case.topics, &case.members);
+        verify_validity(&case.topics, &case.members, &c, false);
+    }
 
     #[test]
     fn sticky_is_valid_and_balanced(case in case(false, None)) {
@@ -292,4 +327,43 @@ fn large_group_uniform_subscriptions() {
 #[test]
 fn large_group_uneven_subscriptions() {
     large(false);
+}
+
+/// Java's testAssignmentAndGroupWithNonEqualSubscriptionNotTimeout, scaled:
+/// a quarter of the members subscribe to half the topics, the rest to the
+/// other half; and a worst case for the general path, where one member
+/// owned everything and most of it has to move.
+#[test]
+fn large_group_split_subscriptions_and_one_owner_of_everything() {
+    let topics: BTreeMap<String, i32> = (0..20).map(|t| (format!("t{t:02}"), 100)).collect();
+    let all: Vec<&str> = topics.keys().map(String::as_str).collect();
+    let members: Vec<Member> = (0..100)
+        .map(|i| {
+            let subscribed = if i % 4 == 0 { &all[..10] } else { &all[10..] };
+            Member::new(&format!("c{i:03}"), subscribed)
+        })
+        .collect();
+    let start = std::time::Instant::now();
+    let a = StickyAssignor.assign(&topics, &members);
+    let split = start.elapsed();
+    verify_validity_and_balance(&topics, &members, &a);
+
+    let mut members: Vec<Member> = (0..100)
+        .map(|i| {
+            let subscribed = if i == 99 { &all[..1] } else { &all[..] };
+            Member::new(&format!("c{i:03}"), subscribed)
+        })
+        .collect();
+    members[0].owned_partitions = topics
+        .iter()
+        .flat_map(|(t, &c)| (0..c).map(move |p| TopicPartition::new(t.as_str(), p)))
+        .collect();
+    members[0].generation = 3;
+    let start = std::time::Instant::now();
+    let b = StickyAssignor.assign(&topics, &members);
+    let one_owner = start.elapsed();
+    verify_validity_and_balance(&topics, &members, &b);
+    eprintln!(
+        "100 members x 2000 partitions: split subscriptions {split:?}, one owner of everything {one_owner:?}"
+    );
 }
