@@ -598,7 +598,8 @@ impl Coordinator {
                     &job.work.offsets,
                 );
                 let sent = self.membership.generation().generation_id;
-                self.to_coordinator(move |_| request, None, move |r| Net::Commit(job, sent, r));
+                let build = move |v| fit::commit(request, v);
+                self.to_coordinator(build, None, move |r| Net::Commit(job, sent, r));
             }
         }
         for job in std::mem::take(&mut self.lookups) {
@@ -639,8 +640,18 @@ impl Coordinator {
 /// version that lacks it).
 mod fit {
     use kafka_protocol::messages::{
-        FindCoordinatorRequest, JoinGroupRequest, LeaveGroupRequest, SyncGroupRequest,
+        FindCoordinatorRequest, JoinGroupRequest, LeaveGroupRequest, OffsetCommitRequest,
+        SyncGroupRequest,
     };
+
+    /// A static member's instance id goes on OffsetCommit from v7 (KIP-345);
+    /// older versions cannot carry it.
+    pub fn commit(mut r: OffsetCommitRequest, version: i16) -> OffsetCommitRequest {
+        if version < 7 {
+            r.group_instance_id = None;
+        }
+        r
+    }
 
     /// v0-3 name one key; v4+ (KIP-699) a list.
     pub fn find_coordinator(mut r: FindCoordinatorRequest, version: i16) -> FindCoordinatorRequest {
@@ -762,6 +773,22 @@ mod tests {
             ]);
         for v in 0..=5 {
             assert!(encodes(&fit::leave(leave.clone(), v), v), "LeaveGroup v{v}");
+        }
+    }
+
+    /// A static member's commit encodes at every version, with its instance
+    /// id where the version has one.
+    #[test]
+    fn a_static_members_commit_fits_every_version() {
+        use kafka_protocol::messages::OffsetCommitRequest;
+        let commit = OffsetCommitRequest::default()
+            .with_group_instance_id(Some(StrBytes::from_static_str("instance-1")));
+        assert!(!encodes(&commit, 6), "v6 has no instance id");
+        // From v2 (Kafka 0.10.1): v0/v1 are for ZooKeeper-era brokers.
+        for v in 2..=9 {
+            let fitted = fit::commit(commit.clone(), v);
+            assert!(encodes(&fitted, v), "OffsetCommit v{v}");
+            assert_eq!(fitted.group_instance_id.is_some(), v >= 7, "v{v}");
         }
     }
 }
