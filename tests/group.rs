@@ -529,3 +529,92 @@ async fn a_member_killed_with_sigkill_loses_nothing() {
     }
     topic.delete().await;
 }
+
+/// A static member (KIP-345) polls until it owns `partitions` and returns
+/// it with the generation it joined; `others` are polled meanwhile.
+async fn static_member(
+    group: &str,
+    topic: &str,
+    instance: &str,
+    partitions: usize,
+    others: &mut [&mut GroupConsumer],
+) -> (GroupConsumer, i32) {
+    let (fetch, mut config) = configs(group, "range");
+    assert!(config.set("group.instance.id", instance).unwrap());
+    assert!(config.set("session.timeout.ms", "30000").unwrap());
+    let mut consumer = GroupConsumer::new(fetch, config).await.unwrap();
+    consumer.subscribe([topic]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while consumer.assignment().len() < partitions {
+        assert!(
+            Instant::now() < deadline,
+            "{instance} never got its partitions"
+        );
+        consumer.poll(Duration::from_millis(100)).await.unwrap();
+        for other in others.iter_mut() {
+            other.poll(Duration::from_millis(100)).await.unwrap();
+        }
+    }
+    let generation = consumer.stats().rebalance.generation.expect("joined");
+    (consumer, generation)
+}
+
+/// KIP-345: a static member that closes (no LeaveGroup) and restarts within
+/// session.timeout.ms comes back to its partitions in the same generation:
+/// the group does not rebalance.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_static_member_restarting_within_the_session_timeout_gets_its_partitions_back() {
+    let conn = connect("it-group-static").await;
+    let topic = TempTopic::create(&conn, "it-group-static", 3).await;
+    let group = unique_name("g-static");
+    let (first, generation) = static_member(&group, &topic.name, "static-a", 3, &mut []).await;
+    let before = first.assignment();
+    first.close().await.unwrap();
+    let (second, again) = static_member(&group, &topic.name, "static-a", 3, &mut []).await;
+    assert_eq!(second.assignment(), before, "the same partitions");
+    assert_eq!(
+        again, generation,
+        "no rebalance: the generation is unchanged"
+    );
+    assert_eq!(
+        second.stats().rebalance.eager,
+        1,
+        "one join, no second round"
+    );
+    second.close().await.unwrap();
+}
+
+/// The same with a second static member: its generation and partitions
+/// stay as they were while the first restarts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_static_restart_leaves_the_other_static_member_alone() {
+    let conn = connect("it-group-static2").await;
+    let topic = TempTopic::create(&conn, "it-group-static2", 4).await;
+    let group = unique_name("g-static2");
+    let (mut b, _) = static_member(&group, &topic.name, "static-b", 4, &mut []).await;
+    let (first, generation) =
+        static_member(&group, &topic.name, "static-a", 2, &mut [&mut b]).await;
+    // b gives two up in the rebalance a's first join caused.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while b.assignment().len() != 2 || b.stats().rebalance.generation != Some(generation) {
+        assert!(Instant::now() < deadline, "b settles");
+        b.poll(Duration::from_millis(200)).await.unwrap();
+    }
+    let (before_a, before_b) = (first.assignment(), b.assignment());
+    let rebalances_b = b.stats().group.rebalances;
+    first.close().await.unwrap();
+    let (second, again) = static_member(&group, &topic.name, "static-a", 2, &mut [&mut b]).await;
+    for _ in 0..10 {
+        b.poll(Duration::from_millis(200)).await.unwrap();
+    }
+    assert_eq!(second.assignment(), before_a);
+    assert_eq!(again, generation, "no rebalance");
+    assert_eq!(b.assignment(), before_b);
+    assert_eq!(
+        b.stats().group.rebalances,
+        rebalances_b,
+        "b was not rebalanced"
+    );
+    second.close().await.unwrap();
+    b.close().await.unwrap();
+}

@@ -7,6 +7,8 @@
 mod mock_cluster {
     pub mod basics;
     pub mod cluster;
+    pub mod cooperative;
+    pub mod cooperative_sluice;
     pub mod faults;
     pub mod kip848;
     pub mod transactions;

@@ -62,8 +62,23 @@ pub trait RebalanceListener: Send {
         Box::pin(async {})
     }
 
+    /// These partitions were lost (cooperative protocol: the member was
+    /// fenced or its session or poll interval expired), so they may be
+    /// another member's already: their unreturned records are dropped and
+    /// nothing was committed for them; a commit here would be refused. The
+    /// default calls [`RebalanceListener::on_partitions_revoked`], as the
+    /// Java client's does.
+    fn on_partitions_lost<'a>(
+        &'a mut self,
+        consumer: &'a mut GroupConsumer,
+        partitions: &'a [TopicPartition],
+    ) -> ListenerFuture<'a> {
+        self.on_partitions_revoked(consumer, partitions)
+    }
+
     /// These partitions were assigned; positions come from the committed
-    /// offsets (or `auto.offset.reset`) unless the listener seeks.
+    /// offsets (or `auto.offset.reset`) unless the listener seeks. With the
+    /// cooperative protocol only the new ones are named (the rest are kept).
     fn on_partitions_assigned<'a>(
         &'a mut self,
         consumer: &'a mut GroupConsumer,
@@ -338,9 +353,12 @@ impl GroupConsumer {
         self.maybe_auto_commit();
         loop {
             self.report_partition_counts();
-            if !matches!(self.step, Some(Step::Revoke { .. })) {
-                while let Ok(event) = self.events.try_recv() {
-                    self.begin(event)?;
+            // A revoke or loss under way finishes before the next event
+            // (cooperative: the assignment queued right behind it).
+            while !matches!(self.step, Some(Step::Revoke { .. } | Step::Lose { .. })) {
+                match self.events.try_recv() {
+                    Ok(event) => self.begin(event)?,
+                    Err(_) => break,
                 }
             }
             if self.step.is_some() {
@@ -557,7 +575,12 @@ impl GroupConsumer {
         let fetch = self.fetch.stats();
         let subscribed = self.reported_counts.as_ref().map(|c| c.values().sum());
         let group = self.stats.snapshot(fetch.partitions.len(), subscribed);
-        ConsumerStats { fetch, group }
+        let rebalance = self.stats.rebalance.snapshot();
+        ConsumerStats {
+            fetch,
+            group,
+            rebalance,
+        }
     }
 
     /// The group as the coordinator describes it, with this member's
@@ -588,7 +611,7 @@ impl GroupConsumer {
         }
         self.closed = true;
         let forever = deadline_after(Duration::MAX);
-        if matches!(self.step, Some(Step::Revoke { .. })) {
+        if matches!(self.step, Some(Step::Revoke { .. } | Step::Lose { .. })) {
             let _ = self.advance(forever).await;
         }
         self.step = None;

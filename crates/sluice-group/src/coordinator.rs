@@ -32,6 +32,7 @@ use crate::metrics::describe_metrics;
 use crate::offsets::{self, OffsetAndMetadata, Offsets};
 use crate::stats::{CommitReply, GroupStats};
 
+mod fit;
 mod kip848;
 mod pattern;
 
@@ -77,12 +78,12 @@ pub(crate) enum Command {
 pub(crate) enum GroupEvent {
     /// Stop consuming these partitions, then send [`Command::RevokeDone`].
     Revoke(Vec<TopicPartition>),
-    /// Start consuming these partitions (besides those already assigned),
-    /// then send [`Command::AssignDone`].
+    /// Start consuming these partitions (besides those already assigned:
+    /// cooperative and consumer-protocol assignments add up), then send
+    /// [`Command::AssignDone`].
     Assign(Vec<TopicPartition>),
-    /// These partitions are gone without a revocation (fenced): drop them
-    /// without committing, then send [`Command::RevokeDone`].
-    Lost(Vec<TopicPartition>),
+    /// These partitions are lost: drop them, commit nothing (no answer).
+    Lose(Vec<TopicPartition>),
     /// The group failed for good.
     Failed(GroupError),
 }
@@ -112,7 +113,8 @@ enum Net {
     Sync(Result<SyncGroupResponse>),
     Heartbeat(Result<HeartbeatResponse>),
     Left,
-    Commit(Job<CommitWork>, Result<OffsetCommitResponse>),
+    /// A commit's answer, with the generation it was sent in.
+    Commit(Job<CommitWork>, i32, Result<OffsetCommitResponse>),
     Lookup(Job<LookupWork>, Result<OffsetFetchResponse>),
     Kip848(Kip848Net),
     PatternTopics(Result<MetadataResponse>),
@@ -356,15 +358,29 @@ impl Coordinator {
                 );
             }
             Action::Revoke(tps) => {
+                self.stats.rebalance.revoking(tps.len());
                 if self.events.send(GroupEvent::Revoke(tps)).is_err() {
                     self.membership.revoke_done();
                 }
             }
+            Action::Lose(tps) => {
+                self.stats.rebalance.lost(tps.len());
+                let _ = self.events.send(GroupEvent::Lose(tps));
+            }
             Action::Assign(tps) => {
-                if let Some(started) = self.rebalance_started.take() {
-                    self.stats.rebalanced(started.elapsed());
+                let took = self.rebalance_started.take().map(|s| s.elapsed());
+                if let Some(took) = took {
+                    self.stats.rebalanced(took);
                 }
                 self.stats.generation.set(self.membership.generation());
+                let m = &self.membership;
+                self.stats.rebalance.finished(
+                    m.group(),
+                    m.rebalance_protocol(),
+                    m.generation().generation_id,
+                    tps.len(),
+                    took,
+                );
                 let _ = self.events.send(GroupEvent::Assign(tps));
                 self.describe_for_stats();
             }
@@ -496,7 +512,7 @@ impl Coordinator {
                     return true;
                 }
             }
-            Net::Commit(job, result) => self.on_commit(job, result, now),
+            Net::Commit(job, sent, result) => self.on_commit(job, sent, result, now),
             Net::Lookup(job, result) => self.on_lookup(job, result, now),
             Net::Kip848(net) => self.on_kip848(net),
             Net::PatternTopics(result) => self.on_pattern_topics(result),
@@ -507,6 +523,7 @@ impl Coordinator {
     fn on_commit(
         &mut self,
         mut job: Job<CommitWork>,
+        sent: i32,
         result: Result<OffsetCommitResponse>,
         now: Instant,
     ) {
@@ -532,11 +549,14 @@ impl Coordinator {
         // else's now. The member rejoins and the application hears of it.
         let retried = |c: KafkaCode| c.is_retriable() || self.membership.retries_commit(c);
         let stale = failed.iter().find(|(_, c)| {
-            (c.action() == ErrorAction::Rejoin || *c == KafkaCode::REBALANCE_IN_PROGRESS)
+            (c.action() == ErrorAction::Rejoin
+                || *c == KafkaCode::REBALANCE_IN_PROGRESS
+                || *c == KafkaCode::FENCED_INSTANCE_ID)
                 && !retried(*c)
         });
         if let Some((_, code)) = stale {
-            self.membership.on_commit_error(*code, now.into_std());
+            self.membership
+                .on_commit_error_in(*code, sent, now.into_std());
             // The revoke reaches the consumer before the commit's error does.
             self.flush_actions(now);
         } else if failed.iter().all(|(_, c)| retried(*c)) && now < job.deadline {
@@ -616,7 +636,9 @@ impl Coordinator {
                     self.instance_id.as_deref(),
                     &job.work.offsets,
                 );
-                self.to_coordinator(move |_| request, None, move |r| Net::Commit(job, r));
+                let sent = self.membership.generation().generation_id;
+                let build = move |v| fit::commit(request, v);
+                self.to_coordinator(build, None, move |r| Net::Commit(job, sent, r));
             }
         }
         for job in std::mem::take(&mut self.lookups) {
@@ -652,66 +674,6 @@ impl Coordinator {
     }
 }
 
-/// Requests the state machine builds with every version's fields, cut down
-/// to what the negotiated version has (the codec rejects a field set at a
-/// version that lacks it).
-mod fit {
-    use kafka_protocol::messages::{
-        FindCoordinatorRequest, JoinGroupRequest, LeaveGroupRequest, SyncGroupRequest,
-    };
-
-    /// v0-3 name one key; v4+ (KIP-699) a list.
-    pub fn find_coordinator(mut r: FindCoordinatorRequest, version: i16) -> FindCoordinatorRequest {
-        if version >= 4 {
-            r.key = Default::default();
-        } else {
-            r.coordinator_keys.clear();
-        }
-        if version < 1 {
-            r.key_type = 0;
-        }
-        r
-    }
-
-    /// Static membership (group.instance.id) needs v5+; the reason v8+.
-    pub fn join(mut r: JoinGroupRequest, version: i16) -> JoinGroupRequest {
-        if version < 5 {
-            r.group_instance_id = None;
-        }
-        if version < 8 {
-            r.reason = None;
-        }
-        r
-    }
-
-    /// Protocol type and name are sent from v5.
-    pub fn sync(mut r: SyncGroupRequest, version: i16) -> SyncGroupRequest {
-        if version < 5 {
-            r.protocol_type = None;
-            r.protocol_name = None;
-        }
-        if version < 3 {
-            r.group_instance_id = None;
-        }
-        r
-    }
-
-    /// v0-2 name one member; v3+ (KIP-345) a list, with reasons from v5.
-    pub fn leave(mut r: LeaveGroupRequest, version: i16) -> LeaveGroupRequest {
-        if version >= 3 {
-            r.member_id = Default::default();
-            if version < 5 {
-                for m in &mut r.members {
-                    m.reason = None;
-                }
-            }
-        } else {
-            r.members.clear();
-        }
-        r
-    }
-}
-
 /// Sends one request to the coordinator at `addr` (negotiating the version),
 /// with its own timeout when given.
 async fn send<R: Request>(
@@ -728,58 +690,4 @@ async fn send<R: Request>(
     Ok(conn
         .send_with_timeout(build(version), version, timeout)
         .await?)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::fit;
-    use kafka_protocol::messages::leave_group_request::MemberIdentity;
-    use kafka_protocol::messages::{
-        FindCoordinatorRequest, JoinGroupRequest, LeaveGroupRequest, SyncGroupRequest,
-    };
-    use kafka_protocol::protocol::{Encodable, StrBytes};
-
-    fn encodes<T: Encodable>(r: &T, version: i16) -> bool {
-        r.encode(&mut bytes::BytesMut::new(), version).is_ok()
-    }
-
-    /// The requests the state machine builds carry every version's fields;
-    /// cut down, each encodes at every version Kafka 2.x to 4.x may pick.
-    #[test]
-    fn every_group_request_fits_every_version() {
-        let key = StrBytes::from_static_str("g");
-        let find = FindCoordinatorRequest::default()
-            .with_key(key.clone())
-            .with_coordinator_keys(vec![key.clone()]);
-        assert!(!encodes(&find, 6), "both layouts at once do not encode");
-        for v in 0..=6 {
-            assert!(
-                encodes(&fit::find_coordinator(find.clone(), v), v),
-                "FindCoordinator v{v}"
-            );
-        }
-        let join = JoinGroupRequest::default()
-            .with_group_instance_id(Some(key.clone()))
-            .with_reason(Some(key.clone()));
-        for v in 0..=9 {
-            assert!(encodes(&fit::join(join.clone(), v), v), "JoinGroup v{v}");
-        }
-        let sync = SyncGroupRequest::default()
-            .with_group_instance_id(Some(key.clone()))
-            .with_protocol_type(Some(key.clone()))
-            .with_protocol_name(Some(key.clone()));
-        for v in 0..=5 {
-            assert!(encodes(&fit::sync(sync.clone(), v), v), "SyncGroup v{v}");
-        }
-        let leave = LeaveGroupRequest::default()
-            .with_member_id(key.clone())
-            .with_members(vec![
-                MemberIdentity::default()
-                    .with_member_id(key.clone())
-                    .with_reason(Some(key)),
-            ]);
-        for v in 0..=5 {
-            assert!(encodes(&fit::leave(leave.clone(), v), v), "LeaveGroup v{v}");
-        }
-    }
 }

@@ -55,6 +55,33 @@ pub enum GroupError {
         /// The protocol name.
         protocol: String,
     },
+    /// FENCED_INSTANCE_ID: another consumer with the same
+    /// `group.instance.id` joined the group (KIP-345). Fatal: two processes
+    /// share one static identity.
+    #[error(
+        "group {group}: another consumer joined with group.instance.id {instance_id:?}, fencing this one (FENCED_INSTANCE_ID); each process needs its own instance id"
+    )]
+    FencedInstanceId {
+        /// The group.
+        group: String,
+        /// The `group.instance.id` in conflict.
+        instance_id: String,
+    },
+    /// The leader's cooperative assignor gave partitions straight from one
+    /// member to another within one round (KIP-429 forbids it: a partition
+    /// is revoked in one round and assigned in the next).
+    #[error(
+        "group {group}: assignor {assignor} moved {} directly between members, which the cooperative protocol forbids",
+        describe_tps(partitions)
+    )]
+    InvalidAssignment {
+        /// The group.
+        group: String,
+        /// The assignor.
+        assignor: String,
+        /// The partitions it moved directly.
+        partitions: Vec<TopicPartition>,
+    },
     /// OffsetCommit failed for some partitions.
     #[error("committing offsets of group {group} failed for {}", describe(failed))]
     Commit {
@@ -104,6 +131,13 @@ pub enum GroupError {
     /// The consumer is closed or not in a group.
     #[error("{0}")]
     State(String),
+}
+
+fn describe_tps(tps: &[TopicPartition]) -> String {
+    tps.iter()
+        .map(|tp| tp.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn describe(failed: &[(TopicPartition, KafkaCode)]) -> String {

@@ -44,4 +44,4 @@ pub use group_metadata::ConsumerGroupMetadata;
 pub use membership::{Action, Membership, State};
 pub use metrics::{GroupMetrics, MemberInfo};
 pub use offsets::{OffsetAndMetadata, Offsets};
-pub use stats::{ConsumerStats, GroupStats, GroupStatsSnapshot};
+pub use stats::{ConsumerStats, GroupStats, GroupStatsSnapshot, RebalanceStatsSnapshot};

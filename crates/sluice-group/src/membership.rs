@@ -1,5 +1,8 @@
 //! Group membership as a sans-I/O state machine, following the Java
-//! client's `AbstractCoordinator`/`ConsumerCoordinator` (eager protocol).
+//! client's `AbstractCoordinator`/`ConsumerCoordinator`, with both
+//! rebalance protocols: eager (revoke everything, then rejoin) and
+//! incremental cooperative (KIP-429: keep what stays, revoke only what
+//! moves, a second round hands it on; see the `cooperative` module).
 //!
 //! Events go in (responses, request failures, the application's polls, an
 //! injected clock); requests to send, partitions to revoke or assign and
@@ -13,24 +16,36 @@
 //!     |             +-- NOT_COORDINATOR / COORDINATOR_NOT_AVAILABLE / failures
 //!     +-- REBALANCE_IN_PROGRESS / ILLEGAL_GENERATION / UNKNOWN_MEMBER_ID: revoke, rejoin
 //! ```
+//!
+//! Cooperative: REBALANCE_IN_PROGRESS rejoins without revoking; SyncGroup
+//! revokes `owned - assigned` and assigns `assigned - owned`, then rejoins
+//! if it revoked anything; ILLEGAL_GENERATION, UNKNOWN_MEMBER_ID, a session
+//! or poll interval that expired lose the partitions ([`Action::Lose`]).
 
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Instant;
 
 use kafka_protocol::messages::{
     FindCoordinatorRequest, FindCoordinatorResponse, HeartbeatRequest, HeartbeatResponse,
-    JoinGroupRequest, JoinGroupResponse, LeaveGroupRequest, SyncGroupRequest, SyncGroupResponse,
+    JoinGroupRequest, LeaveGroupRequest, SyncGroupRequest,
 };
 use sluice_fetch::TopicPartition;
 use sluice_fetch::cluster::BrokerAddr;
 use sluice_wire::{ErrorAction, KafkaCode};
 
-use crate::assignor::{Assignor, Member};
+use crate::assignor::{Assignor, Member, RebalanceProtocol};
 use crate::config::GroupConfig;
 use crate::error::GroupError;
+
+#[cfg(test)]
 use crate::protocol::{MemberAssignment, Subscription};
 
+mod cooperative;
+mod join;
 mod requests;
+mod stale;
+
+pub use cooperative::{moved_directly, protocol_of};
 
 pub use requests::coordinator_answer;
 
@@ -86,11 +101,19 @@ pub enum Action {
     Leave(LeaveGroupRequest),
     /// Stop consuming these partitions: drop fetched-but-unreturned records,
     /// commit processed offsets, run the listener, then call
-    /// [`Membership::revoke_done`]. The rejoin waits for it.
+    /// [`Membership::revoke_done`]. The rejoin waits for it. Eager: every
+    /// owned partition; cooperative: only those that move.
     Revoke(Vec<TopicPartition>),
     /// The group assigned these partitions: run the listener and decide
-    /// positions (committed offsets, else `auto.offset.reset`).
+    /// positions (committed offsets, else `auto.offset.reset`). Eager: the
+    /// whole assignment; cooperative: only what is new (the rest is kept).
     Assign(Vec<TopicPartition>),
+    /// Cooperative only: these partitions are lost (the member was fenced,
+    /// is unknown to the group, or its session or poll interval expired), so
+    /// they may be someone else's already: drop them and their unreturned
+    /// records and run the listener's `on_partitions_lost`, committing
+    /// nothing. No answer is awaited.
+    Lose(Vec<TopicPartition>),
 }
 
 /// Which request a failure belongs to.
@@ -111,6 +134,8 @@ pub enum RequestKind {
 pub struct Membership {
     config: GroupConfig,
     assignors: Vec<Box<dyn Assignor>>,
+    /// The protocol every assignor supports, newest first (fixed).
+    protocol: RebalanceProtocol,
     topics: Vec<String>,
     /// The subscribed topics' partition counts as last reported by the
     /// consumer's metadata: a change asks for a rebalance.
@@ -120,9 +145,16 @@ pub struct Membership {
     generation: Generation,
     /// What the broker knows us to own (eager: revoked before each join).
     owned: Vec<TopicPartition>,
+    /// The partitions of the revoke under way (cooperative: a part of `owned`).
+    revoking: Vec<TopicPartition>,
+    /// The last assignment and its generation, kept through revokes (eager
+    /// sticky assignors put it in their user data).
+    last_assignment: (Vec<TopicPartition>, i32),
     in_flight: Option<RequestKind>,
+    /// The generation the heartbeat in flight was sent in.
+    heartbeat_generation: i32,
     /// The leader's join result, kept while waiting for partition counts.
-    pending_members: Option<Vec<(Member, String)>>,
+    pending_members: Option<Vec<Member>>,
     rejoin_needed: bool,
     revoke_pending: bool,
     revoke_emitted: bool,
@@ -141,9 +173,11 @@ impl Membership {
     /// A member of `config.group_id`, not yet joined, using `assignors` in
     /// preference order. `now` starts the `max.poll.interval.ms` clock.
     pub fn new(config: GroupConfig, assignors: Vec<Box<dyn Assignor>>, now: Instant) -> Self {
+        let protocol = protocol_of(&assignors);
         Membership {
             config,
             assignors,
+            protocol,
             topics: Vec::new(),
             partition_counts: None,
             state: State::Unjoined,
@@ -154,7 +188,10 @@ impl Membership {
                 protocol: None,
             },
             owned: Vec::new(),
+            revoking: Vec::new(),
+            last_assignment: (Vec::new(), -1),
             in_flight: None,
+            heartbeat_generation: -1,
             pending_members: None,
             rejoin_needed: true,
             revoke_pending: false,
@@ -307,6 +344,7 @@ impl Membership {
             self.next_heartbeat = None;
             // The group gives the partitions to others: the consumer must stop
             // returning their records now, not at its next poll.
+            self.lose_all("max.poll.interval.ms expired");
             self.revoke_now();
             if self.is_dynamic() {
                 return Some(Action::Leave(leave));
@@ -324,6 +362,15 @@ impl Membership {
             tracing::warn!(group = %self.config.group_id, "no heartbeat answer within session.timeout.ms: rediscovering the coordinator");
             self.last_heartbeat_ok = Some(now);
             self.coordinator_dead();
+            if self.protocol == RebalanceProtocol::Cooperative {
+                // The group may have expired us and handed our partitions on.
+                self.lose_all("session.timeout.ms expired");
+                self.generation.generation_id = -1;
+                self.rejoin_needed = true;
+                if let Some(action) = self.outbox.pop_front() {
+                    return Some(action);
+                }
+            }
         }
         if self.in_flight.is_some() || self.retry_at.is_some_and(|t| now < t) {
             return None;
@@ -339,10 +386,20 @@ impl Membership {
             return Some(Action::FindCoordinator(self.find_coordinator_request()));
         }
         if self.rejoin_needed && self.state != State::Assigning {
-            if !self.owned.is_empty() || self.revoke_pending {
+            if self.protocol == RebalanceProtocol::Cooperative {
+                // Keep what is owned through the join; only partitions of
+                // topics no longer subscribed go first.
+                if !self.revoke_pending && self.revoke_unsubscribed() {
+                    return self.outbox.pop_front();
+                }
+                if self.revoke_pending {
+                    return self.heartbeat_if_due(now);
+                }
+            } else if !self.owned.is_empty() || self.revoke_pending {
                 if !self.revoke_emitted {
                     self.revoke_emitted = true;
                     self.revoke_pending = true;
+                    self.revoking = self.owned.clone();
                     return Some(Action::Revoke(self.owned.clone()));
                 }
                 // Waiting for revoke_done: heartbeat meanwhile, as the Java
@@ -367,6 +424,7 @@ impl Membership {
             && self.next_heartbeat.is_none_or(|t| now >= t)
         {
             self.in_flight = Some(RequestKind::Heartbeat);
+            self.heartbeat_generation = self.generation.generation_id;
             self.next_heartbeat = Some(now + self.config.heartbeat_interval);
             return Some(Action::Heartbeat(self.heartbeat_request()));
         }
@@ -381,7 +439,14 @@ impl Membership {
 
     /// The driver finished revoking (listener ran, offsets committed).
     pub fn revoke_done(&mut self) {
-        self.owned.clear();
+        match self.protocol {
+            RebalanceProtocol::Eager => self.owned.clear(),
+            RebalanceProtocol::Cooperative => {
+                let revoked = std::mem::take(&mut self.revoking);
+                self.owned.retain(|tp| !revoked.contains(tp));
+            }
+        }
+        self.revoking.clear();
         self.revoke_pending = false;
         self.revoke_emitted = false;
     }
@@ -421,177 +486,6 @@ impl Membership {
         }
     }
 
-    /// JoinGroup's answer.
-    pub fn on_join(&mut self, response: &JoinGroupResponse, now: Instant) {
-        self.in_flight = None;
-        let code = KafkaCode(response.error_code);
-        match code {
-            KafkaCode::NONE => {}
-            // KIP-394: the broker hands out the member id; join again with it at once.
-            KafkaCode::MEMBER_ID_REQUIRED => {
-                self.generation.member_id = response.member_id.to_string();
-                return;
-            }
-            KafkaCode::UNKNOWN_MEMBER_ID => {
-                self.reset_generation();
-                return;
-            }
-            KafkaCode::ILLEGAL_GENERATION | KafkaCode::REBALANCE_IN_PROGRESS => return,
-            KafkaCode::COORDINATOR_LOAD_IN_PROGRESS => {
-                self.retry_at = Some(now + self.config.retry_backoff);
-                return;
-            }
-            KafkaCode::NOT_COORDINATOR | KafkaCode::COORDINATOR_NOT_AVAILABLE => {
-                self.coordinator_dead();
-                return;
-            }
-            _ if code.is_retriable() => {
-                self.retry_at = Some(now + self.config.retry_backoff);
-                return;
-            }
-            _ => {
-                self.fail(GroupError::Join {
-                    group: self.config.group_id.clone(),
-                    code,
-                });
-                return;
-            }
-        }
-        tracing::debug!(
-            group = %self.config.group_id,
-            generation = response.generation_id,
-            leader = %response.leader,
-            member = %response.member_id,
-            members = response.members.len(),
-            skip_assignment = response.skip_assignment,
-            "JoinGroup answered"
-        );
-        self.generation = Generation {
-            generation_id: response.generation_id,
-            member_id: response.member_id.to_string(),
-            protocol: response.protocol_name.as_ref().map(|p| p.to_string()),
-        };
-        self.rejoin_needed = false;
-        if response.leader == response.member_id && !response.skip_assignment {
-            let mut members = Vec::with_capacity(response.members.len());
-            for m in &response.members {
-                match Subscription::decode(&m.metadata) {
-                    Ok(s) => members.push((
-                        Member {
-                            member_id: m.member_id.to_string(),
-                            group_instance_id: m.group_instance_id.as_ref().map(|i| i.to_string()),
-                            topics: s.topics,
-                            owned_partitions: s.owned_partitions,
-                            generation: s.generation_id,
-                            user_data: s.user_data,
-                            rack_id: s.rack_id,
-                        },
-                        m.member_id.to_string(),
-                    )),
-                    Err(e) => {
-                        tracing::error!(member = %m.member_id, error = %e, "undecodable subscription; assigning it nothing");
-                        members.push((
-                            Member {
-                                member_id: m.member_id.to_string(),
-                                ..Member::default()
-                            },
-                            m.member_id.to_string(),
-                        ));
-                    }
-                }
-            }
-            let mut topics: Vec<String> =
-                members.iter().flat_map(|(m, _)| m.topics.clone()).collect();
-            topics.sort();
-            topics.dedup();
-            self.pending_members = Some(members);
-            self.state = State::Assigning;
-            self.outbox.push_back(Action::NeedPartitionCounts(topics));
-        } else {
-            self.state = State::Syncing;
-            self.in_flight = Some(RequestKind::Sync);
-            let request = self.sync_request(Vec::new());
-            self.outbox.push_back(Action::Sync(request));
-        }
-    }
-
-    /// The leader's partition counts for the topics it asked about
-    /// (topics missing from `counts` do not exist and get no partitions).
-    /// Runs the group's assignor and queues SyncGroup.
-    pub fn assign(&mut self, counts: &BTreeMap<String, i32>) {
-        let Some(members) = self.pending_members.take() else {
-            return;
-        };
-        let protocol = self.generation.protocol.clone().unwrap_or_default();
-        let Some(assignor) = self.assignors.iter().find(|a| a.name() == protocol) else {
-            self.fail(GroupError::UnknownProtocol {
-                group: self.config.group_id.clone(),
-                protocol,
-            });
-            return;
-        };
-        let members: Vec<Member> = members.into_iter().map(|(m, _)| m).collect();
-        let assignment = assignor.assign(counts, &members);
-        let mut encoded = Vec::with_capacity(assignment.len());
-        for (member, partitions) in assignment {
-            tracing::info!(group = %self.config.group_id, %member, partitions = partitions.len(), "assigned");
-            match (MemberAssignment {
-                partitions,
-                user_data: None,
-            })
-            .encode(0)
-            {
-                Ok(bytes) => encoded.push((member, bytes)),
-                Err(e) => {
-                    self.fail(GroupError::Wire(e));
-                    return;
-                }
-            }
-        }
-        self.state = State::Syncing;
-        self.in_flight = Some(RequestKind::Sync);
-        let request = self.sync_request(encoded);
-        self.outbox.push_back(Action::Sync(request));
-    }
-
-    /// The leader could not learn partition counts (metadata failed): give
-    /// the join up and rejoin after a backoff, as the Java client does when
-    /// the assignment cannot be computed.
-    pub fn on_assign_failed(&mut self, now: Instant) {
-        if self.pending_members.take().is_some() || self.state == State::Assigning {
-            self.state = State::Unjoined;
-            self.rejoin_needed = true;
-            self.retry_at = Some(now + self.config.retry_backoff);
-        }
-    }
-
-    /// SyncGroup's answer.
-    pub fn on_sync(&mut self, response: &SyncGroupResponse, now: Instant) {
-        self.in_flight = None;
-        let code = KafkaCode(response.error_code);
-        if !code.is_ok() {
-            self.handle_group_error(code, now, |group| GroupError::Sync { group, code });
-            return;
-        }
-        match MemberAssignment::decode(&response.assignment) {
-            Ok(assignment) => {
-                let mut partitions: Vec<TopicPartition> = assignment
-                    .partitions
-                    .into_iter()
-                    .filter(|tp| self.topics.iter().any(|t| **t == *tp.topic))
-                    .collect();
-                partitions.sort();
-                self.owned = partitions.clone();
-                self.state = State::Stable;
-                self.last_heartbeat_ok = Some(now);
-                self.next_heartbeat = Some(now + self.config.heartbeat_interval);
-                tracing::info!(group = %self.config.group_id, generation = self.generation.generation_id, partitions = partitions.len(), "joined");
-                self.outbox.push_back(Action::Assign(partitions));
-            }
-            Err(e) => self.fail(GroupError::Wire(e)),
-        }
-    }
-
     /// Heartbeat's answer.
     pub fn on_heartbeat(&mut self, response: &HeartbeatResponse, now: Instant) {
         self.in_flight = None;
@@ -600,8 +494,11 @@ impl Membership {
             self.last_heartbeat_ok = Some(now);
             return;
         }
+        if self.stale_answer(code, self.heartbeat_generation) {
+            return;
+        }
         if code == KafkaCode::REBALANCE_IN_PROGRESS {
-            tracing::info!(group = %self.config.group_id, "group is rebalancing; rejoining");
+            tracing::info!(group = %self.config.group_id, protocol = ?self.protocol, "group is rebalancing; rejoining");
         }
         self.handle_group_error(code, now, |group| GroupError::Heartbeat { group, code });
     }
@@ -615,11 +512,15 @@ impl Membership {
                 // Revoke before the consumer's next poll returns anything, even
                 // with a heartbeat in flight: records handed out now could not
                 // be committed and would be read again after the rejoin.
-                if self.rejoin_needed {
+                // (Cooperative members keep their partitions through a
+                // rebalance; a lost generation already lost them.)
+                if self.rejoin_needed && self.protocol == RebalanceProtocol::Eager {
                     self.revoke_now();
                 }
             }
             ErrorAction::FindCoordinator => self.coordinator_dead(),
+            // Another process took this group.instance.id over.
+            _ if code == KafkaCode::FENCED_INSTANCE_ID => self.fail(self.fenced_error()),
             _ => {}
         }
     }
@@ -628,9 +529,7 @@ impl Membership {
     /// unless one is already under way.
     fn revoke_now(&mut self) {
         if !self.owned.is_empty() && !self.revoke_emitted {
-            self.revoke_pending = true;
-            self.revoke_emitted = true;
-            self.outbox.push_back(Action::Revoke(self.owned.clone()));
+            self.start_revoke(self.owned.clone());
         }
     }
 
@@ -663,6 +562,7 @@ impl Membership {
             KafkaCode::ILLEGAL_GENERATION
             | KafkaCode::UNKNOWN_MEMBER_ID
             | KafkaCode::FENCED_MEMBER_EPOCH => {
+                self.lose_all(code.name());
                 if code == KafkaCode::UNKNOWN_MEMBER_ID {
                     self.generation.member_id.clear();
                 }
@@ -679,6 +579,10 @@ impl Membership {
                 self.retry_at = Some(now + self.config.retry_backoff)
             }
             _ if code.is_retriable() => self.retry_at = Some(now + self.config.retry_backoff),
+            KafkaCode::FENCED_INSTANCE_ID => {
+                self.fail(self.fenced_error());
+                return;
+            }
             _ => {
                 self.fail(fatal(self.config.group_id.clone()));
                 return;
@@ -705,6 +609,7 @@ impl Membership {
         self.in_flight = None;
         // Nothing is owned any more: the consumer drops its partitions.
         self.owned.clear();
+        self.revoking.clear();
         self.revoke_pending = false;
         self.revoke_emitted = false;
         self.next_heartbeat = None;

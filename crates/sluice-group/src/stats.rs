@@ -7,6 +7,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
+mod rebalance;
+
+pub use rebalance::{RebalanceStats, RebalanceStatsSnapshot, kind_name};
+
 use sluice_fetch::FetchStatsSnapshot;
 use sluice_fetch::histogram::{Histogram, HistogramSnapshot};
 use tokio::sync::oneshot;
@@ -27,6 +31,8 @@ pub struct GroupStats {
     members: AtomicU64,
     /// The generation of the last assignment (for KIP-447's group metadata).
     pub(crate) generation: crate::group_metadata::GenerationSlot,
+    /// Per-rebalance counters (protocol, generation, partitions moved).
+    pub rebalance: RebalanceStats,
 }
 
 impl Default for GroupStats {
@@ -40,6 +46,7 @@ impl Default for GroupStats {
             last_rebalance_ns: AtomicU64::new(UNKNOWN),
             members: AtomicU64::new(UNKNOWN),
             generation: Default::default(),
+            rebalance: RebalanceStats::default(),
         }
     }
 }
@@ -141,6 +148,8 @@ pub struct ConsumerStats {
     pub fetch: FetchStatsSnapshot,
     /// Commits, rebalances, the group's size.
     pub group: GroupStatsSnapshot,
+    /// Rebalances by protocol, the generation, partitions revoked, assigned, lost.
+    pub rebalance: RebalanceStatsSnapshot,
 }
 
 /// The reply to a commit, counted in [`GroupStats`] when it is sent.

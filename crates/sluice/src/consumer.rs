@@ -385,6 +385,14 @@ impl RebalanceListener for BoxedListener {
         self.0.on_partitions_revoked(consumer, partitions)
     }
 
+    fn on_partitions_lost<'a>(
+        &'a mut self,
+        consumer: &'a mut GroupConsumer,
+        partitions: &'a [TopicPartition],
+    ) -> sluice_group::ListenerFuture<'a> {
+        self.0.on_partitions_lost(consumer, partitions)
+    }
+
     fn on_partitions_assigned<'a>(
         &'a mut self,
         consumer: &'a mut GroupConsumer,

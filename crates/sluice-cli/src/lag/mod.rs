@@ -204,6 +204,7 @@ fn print_json(
         "group": group,
         "state": m.state,
         "protocol": m.protocol,
+        "rebalance_protocol": rebalance_kind(m),
         "members": m.members.len(),
         "assigned_partitions": m.partitions,
         "members_per_partition": m.members_per_partition,
@@ -231,6 +232,31 @@ pub(crate) fn state_name(m: &GroupMetrics) -> &str {
     }
 }
 
+/// The group's assignor and the rebalance protocol it speaks, as
+/// `assignor range (eager), ` for the table's head; empty when the group
+/// has none (Empty, or not described). A group whose members list
+/// `[cooperative-sticky, range]` (half-way through the roll) runs
+/// cooperative-sticky eagerly; DescribeGroups cannot show that, so the
+/// protocol shown is the assignor's own.
+pub(crate) fn assignor_part(m: &GroupMetrics) -> String {
+    match rebalance_kind(m) {
+        Some(kind) => format!("assignor {} ({kind}), ", m.protocol),
+        None => String::new(),
+    }
+}
+
+/// `eager` or `cooperative` for the group's assignor, `None` with none.
+pub(crate) fn rebalance_kind(m: &GroupMetrics) -> Option<&'static str> {
+    if m.protocol.is_empty() {
+        return None;
+    }
+    let cooperative = sluice_group::assignor::by_name(&m.protocol).is_some_and(|a| {
+        a.supported_protocols()
+            .contains(&sluice_group::assignor::RebalanceProtocol::Cooperative)
+    });
+    Some(if cooperative { "cooperative" } else { "eager" })
+}
+
 /// The members/partitions ratio with two decimals, `-` with no partitions.
 pub(crate) fn ratio(m: &GroupMetrics) -> String {
     m.members_per_partition
@@ -246,9 +272,10 @@ fn print_table(
     let m = &snapshot.group;
     writeln!(
         out,
-        "group {} ({}, {} members, {} partitions assigned, members/partitions {})",
+        "group {} ({}, {}{} members, {} partitions assigned, members/partitions {})",
         group,
         state_name(m),
+        assignor_part(m),
         m.members.len(),
         m.partitions,
         ratio(m),
@@ -344,7 +371,7 @@ pub(crate) mod tests {
         let mut out = Vec::new();
         print_table(&mut out, "g", &snapshot).unwrap();
         let expected = "\
-group g (Stable, 2 members, 3 partitions assigned, members/partitions 0.67)
+group g (Stable, assignor range (eager), 2 members, 3 partitions assigned, members/partitions 0.67)
 TOPIC                            PARTITION    COMMITTED HIGH-WATERMARK        LAG  OWNER
 events                                   0          300            500        200  member-0
 events                                   1            -              -          -  -
@@ -355,7 +382,21 @@ total lag 200
         print_json(&mut out, "g", &snapshot).unwrap();
         let doc: serde_json::Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(doc["total_lag"], 200);
+        assert_eq!(doc["rebalance_protocol"], "eager");
         assert_eq!(doc["partitions"][0]["committed"], 300);
         assert_eq!(doc["partitions"][1]["lag"], serde_json::Value::Null);
+    }
+
+    #[test]
+    fn the_head_names_the_assignor_and_its_rebalance_protocol() {
+        let mut m = group(1, 1);
+        assert_eq!(assignor_part(&m), "assignor range (eager), ");
+        m.protocol = "cooperative-sticky".into();
+        assert_eq!(
+            assignor_part(&m),
+            "assignor cooperative-sticky (cooperative), "
+        );
+        m.protocol = String::new();
+        assert_eq!(assignor_part(&m), "", "an Empty group has no assignor");
     }
 }

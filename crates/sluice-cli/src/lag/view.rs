@@ -11,7 +11,7 @@ use ratatui::text::Line;
 use ratatui::widgets::{Block, Cell, Paragraph, Row, Sparkline, Table};
 
 use super::history::{History, sparkline};
-use super::{dash, ratio, state_name};
+use super::{assignor_part, dash, ratio, state_name};
 
 /// Columns of the per-partition sparklines (3 s each over the minute).
 pub(crate) const SPARK_WIDTH: u16 = 20;
@@ -52,9 +52,10 @@ pub(crate) fn draw(frame: &mut Frame, screen: &Screen) {
     };
     let m = &latest.group;
     let head_line = format!(
-        "group {} · {} · {} members / {} partitions assigned · members/partitions {}",
+        "group {} · {} · {}{} members / {} partitions assigned · members/partitions {}",
         screen.group,
         state_name(m),
+        assignor_part(m).replace("), ", ") · "),
         m.members.len(),
         m.partitions,
         ratio(m),
@@ -230,7 +231,7 @@ mod tests {
         let line = |i: usize| lines[i].trim_end().to_string();
         assert_eq!(
             line(0),
-            "group billing · Stable · 2 members / 3 partitions assigned · members/partitions 0.67"
+            "group billing · Stable · assignor range (eager) · 2 members / 3 partitions assigned · members/partitions 0.67"
         );
         // lag 520 - 200 = 320, at 10/s - 2/s: 40 s
         assert_eq!(

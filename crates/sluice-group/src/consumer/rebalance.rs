@@ -5,6 +5,10 @@
 //! carries it on. Nothing is lost and nothing is done twice, except a
 //! listener callback whose future was dropped before it finished: it is
 //! called again.
+//!
+//! With the cooperative protocol events come in a row (revoke what moved,
+//! then assign what is new) and partitions not named are kept and fetched
+//! throughout; a lost partition is dropped with no commit.
 
 use std::sync::{Arc, Mutex};
 
@@ -25,6 +29,16 @@ pub(super) enum Step {
         commit: Option<CommitHandle>,
         committed: bool,
         listener_done: bool,
+        /// An assignment this revoke interrupted, carried on after it for the
+        /// partitions it did not revoke (cooperative).
+        then: Option<Box<Step>>,
+    },
+    /// Partitions lost (cooperative: fenced, session or poll interval
+    /// expired); already dropped from the fetcher, nothing committed.
+    Lose {
+        tps: Vec<TopicPartition>,
+        /// An assignment this loss interrupted, carried on after it.
+        then: Option<Box<Step>>,
     },
     /// Partitions assigned by the group, waiting for their committed offsets
     /// and the listener.
@@ -75,35 +89,40 @@ impl GroupConsumer {
     pub(super) fn begin(&mut self, event: GroupEvent) -> Result<()> {
         match event {
             GroupEvent::Revoke(tps) => {
-                // An assignment not finished yet is replaced: its partitions are revoked too.
-                self.step = None;
-                let keep: Vec<TopicPartition> = self
-                    .fetch
-                    .assignment()
-                    .into_iter()
-                    .filter(|tp| !tps.contains(tp))
-                    .collect();
-                // Records fetched for revoked partitions and not returned are dropped.
-                self.fetch.assign(keep);
+                // An assignment not finished yet is interrupted: its partitions
+                // revoked now are dropped from it, the rest (cooperative) are
+                // assigned after the revoke.
+                let then = self.interrupted_assignment(&tps);
+                self.drop_partitions(&tps);
                 self.step = Some(Step::Revoke {
                     tps,
                     commit: None,
                     committed: !self.config.enable_auto_commit,
                     listener_done: false,
+                    then,
                 });
                 Ok(())
             }
-            GroupEvent::Lost(tps) => {
-                // As a revocation, without the commit: the partitions are
-                // someone else's already, and so are their offsets.
-                self.begin(GroupEvent::Revoke(tps))?;
-                if let Some(Step::Revoke { committed, .. }) = &mut self.step {
-                    *committed = true;
-                }
+            GroupEvent::Lose(tps) => {
+                let then = self.interrupted_assignment(&tps);
+                self.drop_partitions(&tps);
+                // Nothing of them is committed: they may be someone else's.
+                self.consumed.retain(|tp, _| !tps.contains(tp));
+                self.auto_committed.retain(|tp, _| !tps.contains(tp));
+                self.step = Some(Step::Lose { tps, then });
                 Ok(())
             }
-            GroupEvent::Assign(tps) => {
-                // A newer assignment replaces one whose offsets are still being looked up.
+            GroupEvent::Assign(mut tps) => {
+                // A newer assignment replaces one whose offsets are still being
+                // looked up; cooperative assignments add up, so its partitions
+                // are looked up again with the new ones.
+                if let Some(Step::Assign { tps: earlier, .. }) = self.step.take() {
+                    for tp in earlier {
+                        if !tps.contains(&tp) {
+                            tps.push(tp);
+                        }
+                    }
+                }
                 self.step = Some(Step::Assign {
                     tps,
                     lookup: None,
@@ -125,6 +144,41 @@ impl GroupConsumer {
         }
     }
 
+    /// Stops fetching `tps`; records fetched for them and not returned are dropped.
+    fn drop_partitions(&mut self, tps: &[TopicPartition]) {
+        let keep: Vec<TopicPartition> = self
+            .fetch
+            .assignment()
+            .into_iter()
+            .filter(|tp| !tps.contains(tp))
+            .collect();
+        self.fetch.assign(keep);
+    }
+
+    /// Takes the step being replaced by a revoke or loss of `tps`: an
+    /// assignment comes back without those partitions (`None` if nothing of
+    /// it is left), to run after; nothing else can be under way.
+    fn interrupted_assignment(&mut self, tps: &[TopicPartition]) -> Option<Box<Step>> {
+        match self.step.take() {
+            Some(Step::Assign {
+                tps: mut assigned,
+                positioned,
+                ..
+            }) => {
+                assigned.retain(|tp| !tps.contains(tp));
+                (!assigned.is_empty()).then(|| {
+                    Box::new(Step::Assign {
+                        tps: assigned,
+                        lookup: None,
+                        retry_at: None,
+                        positioned,
+                    })
+                })
+            }
+            _ => None,
+        }
+    }
+
     /// Carries the current step on until it is done, `deadline` passes or
     /// (while an assignment waits for its offsets) an event comes. Every
     /// await here is cancel-safe: what was reached is in `self.step`.
@@ -132,11 +186,22 @@ impl GroupConsumer {
         loop {
             match &mut self.step {
                 None => return Ok(Advanced::Done),
+                Some(Step::Lose { tps, .. }) => {
+                    let tps = tps.clone();
+                    self.call_listener(Callback::Lost, &tps).await;
+                    if let Some(Step::Lose { then, .. }) = self.step.take() {
+                        self.step = then.map(|s| *s);
+                    }
+                    if self.step.is_none() {
+                        return Ok(Advanced::Done);
+                    }
+                }
                 Some(Step::Revoke {
                     tps,
                     commit,
                     committed,
                     listener_done,
+                    ..
                 }) => {
                     if !*committed {
                         if commit.is_none() {
@@ -159,7 +224,7 @@ impl GroupConsumer {
                     }
                     if !*listener_done {
                         let tps = tps.clone();
-                        self.call_listener(true, &tps).await;
+                        self.call_listener(Callback::Revoked, &tps).await;
                         if let Some(Step::Revoke { listener_done, .. }) = &mut self.step {
                             *listener_done = true;
                         }
@@ -168,9 +233,13 @@ impl GroupConsumer {
                     let tps = std::mem::take(tps);
                     self.consumed.retain(|tp, _| !tps.contains(tp));
                     self.auto_committed.retain(|tp, _| !tps.contains(tp));
-                    self.step = None;
+                    if let Some(Step::Revoke { then, .. }) = self.step.take() {
+                        self.step = then.map(|s| *s);
+                    }
                     let _ = self.commands.send(Command::RevokeDone);
-                    return Ok(Advanced::Done);
+                    if self.step.is_none() {
+                        return Ok(Advanced::Done);
+                    }
                 }
                 Some(Step::Assign {
                     tps,
@@ -180,7 +249,7 @@ impl GroupConsumer {
                 }) => {
                     if *positioned {
                         let tps = tps.clone();
-                        self.call_listener(false, &tps).await;
+                        self.call_listener(Callback::Assigned, &tps).await;
                         self.step = None;
                         let _ = self.commands.send(Command::AssignDone);
                         return Ok(Advanced::Done);
@@ -217,8 +286,9 @@ impl GroupConsumer {
                     *lookup = None;
                     match answer {
                         Ok(committed) => {
-                            // Added to what is assigned (the consumer protocol
-                            // assigns incrementally; an eager revoke left nothing).
+                            // Added to what is kept or already assigned (cooperative
+                            // members and the consumer protocol assign incrementally;
+                            // eager members revoked everything before).
                             let mut all = self.fetch.assignment();
                             all.extend(
                                 tps.iter()
@@ -252,9 +322,9 @@ impl GroupConsumer {
         }
     }
 
-    /// Runs the listener's callback (`revoked`, else assigned). A callback
-    /// whose future is dropped is called again by the next poll.
-    async fn call_listener(&mut self, revoked: bool, tps: &[TopicPartition]) {
+    /// Runs one of the listener's callbacks. A callback whose future is
+    /// dropped is called again by the next poll.
+    async fn call_listener(&mut self, callback: Callback, tps: &[TopicPartition]) {
         let taken = self
             .listener
             .lock()
@@ -268,12 +338,20 @@ impl GroupConsumer {
             listener: Some(listener),
         };
         let listener = slot.listener.as_mut().expect("just set");
-        if revoked {
-            listener.on_partitions_revoked(self, tps).await;
-        } else {
-            listener.on_partitions_assigned(self, tps).await;
+        match callback {
+            Callback::Revoked => listener.on_partitions_revoked(self, tps).await,
+            Callback::Assigned => listener.on_partitions_assigned(self, tps).await,
+            Callback::Lost => listener.on_partitions_lost(self, tps).await,
         }
     }
+}
+
+/// Which listener callback to run.
+#[derive(Debug, Clone, Copy)]
+enum Callback {
+    Revoked,
+    Assigned,
+    Lost,
 }
 
 /// The same error again, for every call after a fatal one.
@@ -302,6 +380,19 @@ pub(super) fn copy_error(e: &GroupError) -> GroupError {
         GroupError::OffsetFetch { group, code } => GroupError::OffsetFetch {
             group: group.clone(),
             code: *code,
+        },
+        GroupError::FencedInstanceId { group, instance_id } => GroupError::FencedInstanceId {
+            group: group.clone(),
+            instance_id: instance_id.clone(),
+        },
+        GroupError::InvalidAssignment {
+            group,
+            assignor,
+            partitions,
+        } => GroupError::InvalidAssignment {
+            group: group.clone(),
+            assignor: assignor.clone(),
+            partitions: partitions.clone(),
         },
         other => GroupError::State(format!("the group failed: {other}")),
     }

@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use super::{Coordinator, GroupEvent, Net};
+use crate::assignor::RebalanceProtocol;
 use crate::consumer_protocol::{self, ConsumerAction, ConsumerMembership, ConsumerRequest};
 use crate::error::GroupError;
 use crate::membership::{Action, Generation, Membership, RequestKind};
@@ -127,15 +128,28 @@ impl Machine {
     pub(crate) fn coordinator(&self) -> Option<&BrokerAddr> {
         both!(self, m => m.coordinator())
     }
+    /// How partitions move in a rebalance: the classic member's protocol;
+    /// the consumer protocol moves them incrementally, as cooperative does.
+    pub(crate) fn rebalance_protocol(&self) -> RebalanceProtocol {
+        match self {
+            Machine::Classic(m) => m.rebalance_protocol(),
+            Machine::Consumer(_) => RebalanceProtocol::Cooperative,
+        }
+    }
+    /// A commit sent in generation (or epoch) `sent` was refused with `code`;
+    /// the classic member ignores answers about a generation it has left.
+    pub(crate) fn on_commit_error_in(&mut self, code: KafkaCode, sent: i32, now: Instant) {
+        match self {
+            Machine::Classic(m) => m.on_commit_error_in(code, sent, now),
+            Machine::Consumer(m) => m.on_commit_error(code, now),
+        }
+    }
     /// The generation (classic) or member epoch (consumer) commits carry.
     pub(crate) fn generation(&self) -> &Generation {
         both!(self, m => m.generation())
     }
     pub(crate) fn coordinator_dead(&mut self) {
         both!(self, m => m.coordinator_dead())
-    }
-    pub(crate) fn on_commit_error(&mut self, code: KafkaCode, now: Instant) {
-        both!(self, m => m.on_commit_error(code, now))
     }
     /// Whether a commit refused with `code` is sent again: under the consumer
     /// protocol STALE_MEMBER_EPOCH means the epoch moved on while the commit
@@ -227,9 +241,12 @@ impl Coordinator {
             }
             ConsumerAction::Revoke(tps) => self.execute(Action::Revoke(tps)),
             ConsumerAction::Lose(tps) => {
-                if self.events.send(GroupEvent::Lost(tps)).is_err() {
-                    self.membership.revoke_done();
-                }
+                // The consumer drops lost partitions at once and commits
+                // nothing of them (GroupEvent::Lose has no answer): the
+                // machine may rejoin at epoch 0 now. Its next assignment
+                // reaches the consumer after the loss, in order.
+                let _ = self.events.send(GroupEvent::Lose(tps));
+                self.membership.revoke_done();
             }
             ConsumerAction::Assign(tps) => {
                 let _ = self.events.send(GroupEvent::Assign(tps));

@@ -16,7 +16,7 @@ use kafka_protocol::protocol::StrBytes;
 use sluice_wire::KafkaCode;
 
 use super::{Membership, PROTOCOL_TYPE};
-use crate::protocol::Subscription;
+use crate::protocol::{MAX_VERSION, Subscription};
 
 impl Membership {
     pub(super) fn group_id(&self) -> GroupId {
@@ -38,20 +38,26 @@ impl Membership {
             .with_coordinator_keys(vec![key])
     }
 
+    /// JoinGroup with one protocol per assignor, each carrying a
+    /// ConsumerProtocolSubscription v3 (owned partitions, generation) with
+    /// that assignor's user data, as the Java client sends.
     pub(super) fn join_request(&self) -> JoinGroupRequest {
-        let subscription = Subscription {
-            topics: self.topics.clone(),
-            generation_id: -1,
-            ..Default::default()
-        };
-        let metadata: Bytes = subscription.encode(0).unwrap_or_default();
+        let (previous, previous_generation) = self.user_data_input();
         let protocols = self
             .assignors
             .iter()
             .map(|a| {
+                let subscription = Subscription {
+                    topics: self.topics.clone(),
+                    user_data: a.subscription_user_data(previous, previous_generation),
+                    owned_partitions: self.owned.clone(),
+                    generation_id: self.generation.generation_id,
+                    rack_id: None,
+                };
+                let metadata: Bytes = subscription.encode(MAX_VERSION).unwrap_or_default();
                 JoinGroupRequestProtocol::default()
                     .with_name(StrBytes::from_static_str(a.name()))
-                    .with_metadata(metadata.clone())
+                    .with_metadata(metadata)
             })
             .collect();
         JoinGroupRequest::default()
