@@ -11,6 +11,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use sluice::metrics::RebalanceStatsSnapshot;
+
 use rdkafka::ClientConfig;
 use rdkafka::client::ClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer as _, ConsumerContext, Rebalance};
@@ -172,21 +174,22 @@ pub struct Running {
 
 impl Running {
     /// Stops the member and closes it (sluice: revoke listener, LeaveGroup;
-    /// librdkafka: its close, which revokes and leaves).
-    pub async fn leave(self) {
+    /// librdkafka: its close, which revokes and leaves). A sluice member's
+    /// rebalance counters, as they were before it left.
+    pub async fn leave(self) -> Option<RebalanceStatsSnapshot> {
         self.stop.store(true, Ordering::SeqCst);
+        let mut stats = None;
         if let Some(task) = self.sluice {
-            task.await
-                .expect("member task")
-                .close()
-                .await
-                .expect("close");
+            let consumer = task.await.expect("member task");
+            stats = consumer.stats().rebalance;
+            consumer.close().await.expect("close");
         }
         if let Some(thread) = self.librdkafka {
             tokio::task::spawn_blocking(move || thread.join().expect("librdkafka member"))
                 .await
                 .unwrap();
         }
+        stats
     }
 }
 

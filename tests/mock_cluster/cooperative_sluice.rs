@@ -76,11 +76,21 @@ async fn a_sluice_cooperative_group_revokes_only_what_moves() {
         }
     }
     ledger.lock().unwrap().phase = 3;
+    let mut stats = Vec::new();
     for m in [a, c, d] {
-        m.leave().await;
+        stats.push(m.leave().await.expect("a sluice member's stats"));
     }
     let l = ledger.lock().unwrap();
     assert!(l.violations.is_empty() && l.lost.is_empty(), "{l:?}");
+    // Records never stopped for A or C: whatever D and B's leaving moved,
+    // they kept fetching the rest (each such rebalance counts a pause of 0).
+    for (name, s) in ["A", "C"].iter().zip(&stats) {
+        assert_eq!(s.eager, 0, "{name}: {s:?}");
+        assert!(s.cooperative >= 2, "{name}: joined, then rounds: {s:?}");
+        assert!(s.pauses >= 1, "{name} gained B's partitions: {s:?}");
+        assert_eq!(s.pause_total, Duration::ZERO, "{name}: {s:?}");
+        assert_eq!(s.last_pause, Some(Duration::ZERO), "{name}: {s:?}");
+    }
 }
 
 /// A heartbeat answered ILLEGAL_GENERATION: that member's partitions are

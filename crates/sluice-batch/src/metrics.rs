@@ -13,11 +13,13 @@ use std::time::{Duration, Instant};
 use prometheus_client::encoding::{EncodeLabelSet, EncodeMetric, MetricEncoder, NoLabelSet};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::registry::{Registry, Unit};
 use sluice_fetch::histogram::HistogramSnapshot;
 use sluice_fetch::{FetchStatsSnapshot, PartitionStats};
+use sluice_group::stats::RebalanceStatsSnapshot;
 use sluice_group::{ConsumerStats, GroupStatsSnapshot};
 use sluice_produce::ProducerStatsSnapshot;
 use tokio::sync::watch;
@@ -33,6 +35,8 @@ pub struct Metrics {
     pub fetch: Option<FetchStatsSnapshot>,
     /// The group member: commits, rebalances, the group's size.
     pub group: Option<GroupStatsSnapshot>,
+    /// The group member's rebalances by kind, partitions moved, pauses.
+    pub rebalance: Option<RebalanceStatsSnapshot>,
     /// The results producer.
     pub producer: Option<ProducerStatsSnapshot>,
     /// The batch pipeline.
@@ -45,6 +49,7 @@ impl Metrics {
         Metrics {
             fetch: Some(stats.fetch),
             group: Some(stats.group),
+            rebalance: Some(stats.rebalance),
             ..Metrics::default()
         }
     }
@@ -169,6 +174,18 @@ const NS_PER_S: f64 = 1e9;
 ///   `sluice_group_members_per_partition`, their ratio (below 1 every member
 ///   has work; above 1 some sit idle). Absent while unknown.
 ///
+/// - `sluice_group_rebalances_by_kind_total{kind}`: rebalances ending in an
+///   assignment, by kind: `eager`, `cooperative` (each round) or `consumer`
+///   (KIP-848 reconciliations).
+/// - `sluice_group_partitions_revoked_total`, `..._assigned_total`,
+///   `..._lost_total`: partitions moved by rebalances (lost: fenced or
+///   expired, nothing committed).
+/// - `sluice_group_rebalance_pauses_total`,
+///   `sluice_group_rebalance_pause_seconds_total` and
+///   `sluice_group_last_rebalance_pause_seconds`: rebalances that took
+///   partitions from this member, and how long they left it nothing to fetch
+///   (0 for a cooperative member that kept fetching the rest).
+///
 /// Producer (the results writer):
 /// - `sluice_producer_records_total`, `sluice_producer_bytes_total`: records
 ///   acknowledged and the bytes of their batches.
@@ -222,6 +239,9 @@ pub fn render_prometheus(metrics: &Metrics) -> String {
     }
     if let Some(g) = &metrics.group {
         group(r, g);
+    }
+    if let Some(rb) = &metrics.rebalance {
+        rebalances(r, rb);
     }
     if let Some(p) = &metrics.producer {
         counter(r, "producer_records", "Records acknowledged", p.records);
@@ -328,6 +348,66 @@ fn group(r: &mut Registry, g: &GroupStatsSnapshot) {
             "group_members_per_partition",
             "Members per assigned partition (above 1: some members idle)",
             ConstGauge::new(ratio),
+        );
+    }
+}
+
+/// The labels of the rebalances-by-kind counter.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct KindLabels {
+    kind: &'static str,
+}
+
+fn rebalances(r: &mut Registry, rb: &RebalanceStatsSnapshot) {
+    let kinds = Family::<KindLabels, Counter>::default();
+    for (kind, n) in [
+        ("eager", rb.eager),
+        ("cooperative", rb.cooperative),
+        ("consumer", rb.consumer_protocol),
+    ] {
+        kinds.get_or_create(&KindLabels { kind }).inc_by(n);
+    }
+    r.register(
+        "group_rebalances_by_kind",
+        "Rebalances ending in an assignment, by kind",
+        kinds,
+    );
+    counter(
+        r,
+        "group_partitions_revoked",
+        "Partitions revoked by rebalances",
+        rb.revoked,
+    );
+    counter(
+        r,
+        "group_partitions_assigned",
+        "Partitions newly assigned by rebalances",
+        rb.assigned,
+    );
+    counter(
+        r,
+        "group_partitions_lost",
+        "Partitions lost (fenced or expired; nothing committed)",
+        rb.lost,
+    );
+    counter(
+        r,
+        "group_rebalance_pauses",
+        "Rebalances that took partitions from this member",
+        rb.pauses,
+    );
+    r.register_with_unit(
+        "group_rebalance_pause",
+        "Time rebalances left this member nothing to fetch",
+        Unit::Seconds,
+        ConstCounter::new(rb.pause_total.as_secs_f64()),
+    );
+    if let Some(last) = rb.last_pause {
+        r.register_with_unit(
+            "group_last_rebalance_pause",
+            "How long the last rebalance left this member nothing to fetch",
+            Unit::Seconds,
+            ConstGauge::new(last.as_secs_f64()),
         );
     }
 }

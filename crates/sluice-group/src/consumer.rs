@@ -14,6 +14,7 @@
 //! `tokio::select!` or `tokio::time::timeout` loses no event, record or
 //! offset, and the next poll carries on.
 
+mod flow;
 mod rebalance;
 
 use std::collections::BTreeMap;
@@ -143,6 +144,9 @@ pub struct GroupConsumer {
     next_auto_commit: Instant,
     /// The rebalance step in progress (kept here so a dropped poll loses nothing).
     step: Option<Step>,
+    /// Since when a rebalance has left this member nothing to fetch (see
+    /// `consumer/flow.rs`).
+    paused_since: Option<Instant>,
     /// The group failed for good: every call returns this.
     fatal: Option<GroupError>,
     /// The subscription, and its topics' partition counts last reported to
@@ -210,6 +214,7 @@ impl GroupConsumer {
             auto_committed: Offsets::new(),
             auto_commit_in_flight: None,
             step: None,
+            paused_since: None,
             fatal: None,
             subscription: Vec::new(),
             reported_counts: None,

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 mod rebalance;
 
-pub use rebalance::{RebalanceStats, RebalanceStatsSnapshot, kind_name};
+pub use rebalance::{RebalanceKind, RebalanceStats, RebalanceStatsSnapshot, kind_name};
 
 use sluice_fetch::FetchStatsSnapshot;
 use sluice_fetch::histogram::{Histogram, HistogramSnapshot};

@@ -70,7 +70,7 @@ pub mod metrics {
     pub use sluice_batch::stats::BatchStatsSnapshot;
     pub use sluice_fetch::histogram::HistogramSnapshot;
     pub use sluice_fetch::stats::{FetchStatsSnapshot, PartitionStats};
-    pub use sluice_group::stats::{ConsumerStats, GroupStatsSnapshot};
+    pub use sluice_group::stats::{ConsumerStats, GroupStatsSnapshot, RebalanceStatsSnapshot};
     pub use sluice_produce::stats::ProducerStatsSnapshot;
 }
 

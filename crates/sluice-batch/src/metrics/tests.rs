@@ -50,6 +50,21 @@ fn known() -> Metrics {
             members: Some(3),
             group_partitions: Some(4),
         }),
+        rebalance: Some(RebalanceStatsSnapshot {
+            eager: 1,
+            cooperative: 2,
+            consumer_protocol: 0,
+            pauses: 2,
+            pause_total: Duration::from_millis(4250),
+            last_pause: Some(Duration::ZERO),
+            generation: Some(3),
+            revoked: 4,
+            assigned: 6,
+            lost: 1,
+            last_revoked: 1,
+            last_assigned: 1,
+            last_lost: 0,
+        }),
         producer: Some(ProducerStatsSnapshot {
             records: 3,
             bytes: 210,
@@ -108,6 +123,16 @@ fn a_known_snapshot_renders_exact_lines() {
         "sluice_group_members 3",
         "sluice_group_partitions 4",
         "sluice_group_members_per_partition 0.75",
+        r#"sluice_group_rebalances_by_kind_total{kind="eager"} 1"#,
+        r#"sluice_group_rebalances_by_kind_total{kind="cooperative"} 2"#,
+        r#"sluice_group_rebalances_by_kind_total{kind="consumer"} 0"#,
+        "sluice_group_partitions_revoked_total 4",
+        "sluice_group_partitions_assigned_total 6",
+        "sluice_group_partitions_lost_total 1",
+        "sluice_group_rebalance_pauses_total 2",
+        "# UNIT sluice_group_rebalance_pause_seconds seconds",
+        "sluice_group_rebalance_pause_seconds_total 4.25",
+        "sluice_group_last_rebalance_pause_seconds 0.0",
         "sluice_producer_records_total 3",
         "sluice_producer_bytes_total 210",
         "sluice_producer_requests_total 3",
@@ -160,11 +185,14 @@ fn absent_parts_and_unknown_group_sizes_are_left_out() {
     let group = m.group.as_mut().unwrap();
     group.members = None;
     group.last_rebalance = None;
+    m.rebalance.as_mut().unwrap().last_pause = None;
     let text = render_prometheus(&m);
     assert!(text.contains("sluice_group_partitions 4\n"));
     assert!(!text.contains("sluice_group_members "));
     assert!(!text.contains("sluice_group_members_per_partition"));
-    assert!(!text.contains("sluice_group_last_rebalance"));
+    assert!(!text.contains("sluice_group_last_rebalance_duration"));
+    assert!(!text.contains("sluice_group_last_rebalance_pause"));
+    assert!(text.contains("sluice_group_rebalance_pause_seconds_total 4.25\n"));
     assert_eq!(render_prometheus(&Metrics::default()), "# EOF\n");
 }
 

@@ -94,6 +94,7 @@ impl GroupConsumer {
                 // assigned after the revoke.
                 let then = self.interrupted_assignment(&tps);
                 self.drop_partitions(&tps);
+                self.flow_stopped();
                 self.step = Some(Step::Revoke {
                     tps,
                     commit: None,
@@ -106,6 +107,7 @@ impl GroupConsumer {
             GroupEvent::Lose(tps) => {
                 let then = self.interrupted_assignment(&tps);
                 self.drop_partitions(&tps);
+                self.flow_stopped();
                 // Nothing of them is committed: they may be someone else's.
                 self.consumed.retain(|tp, _| !tps.contains(tp));
                 self.auto_committed.retain(|tp, _| !tps.contains(tp));
@@ -290,6 +292,7 @@ impl GroupConsumer {
                             // members and the consumer protocol assign incrementally;
                             // eager members revoked everything before).
                             let mut all = self.fetch.assignment();
+                            let kept = !all.is_empty();
                             all.extend(
                                 tps.iter()
                                     .filter(|tp| !all.contains(tp))
@@ -304,6 +307,7 @@ impl GroupConsumer {
                             }
                             tracing::info!(group = %self.config.group_id, partitions = tps.len(), "partitions assigned");
                             *positioned = true;
+                            self.flow_resumed(kept);
                         }
                         // The task is gone: nothing will answer again.
                         Err(e) if self.commands.is_closed() => return Err(e),

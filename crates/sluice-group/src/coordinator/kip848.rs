@@ -19,6 +19,7 @@ use crate::assignor::RebalanceProtocol;
 use crate::consumer_protocol::{self, ConsumerAction, ConsumerMembership, ConsumerRequest};
 use crate::error::GroupError;
 use crate::membership::{Action, Generation, Membership, RequestKind};
+use crate::stats::RebalanceKind;
 
 type Result<T, E = GroupError> = std::result::Result<T, E>;
 
@@ -239,8 +240,14 @@ impl Coordinator {
                     let _ = tx.send(Net::Kip848(Kip848Net::TopicIds(result)));
                 });
             }
-            ConsumerAction::Revoke(tps) => self.execute(Action::Revoke(tps)),
+            ConsumerAction::Revoke(tps) => {
+                // Reconciling a new target assignment begins.
+                self.rebalance_started
+                    .get_or_insert_with(tokio::time::Instant::now);
+                self.execute(Action::Revoke(tps))
+            }
             ConsumerAction::Lose(tps) => {
+                self.stats.rebalance.lost(tps.len());
                 // The consumer drops lost partitions at once and commits
                 // nothing of them (GroupEvent::Lose has no answer): the
                 // machine may rejoin at epoch 0 now. Its next assignment
@@ -249,6 +256,17 @@ impl Coordinator {
                 self.membership.revoke_done();
             }
             ConsumerAction::Assign(tps) => {
+                let took = self.rebalance_started.take().map(|s| s.elapsed());
+                self.stats.rebalanced(took.unwrap_or_default());
+                self.stats.generation.set(self.membership.generation());
+                let m = &self.membership;
+                self.stats.rebalance.finished(
+                    m.group(),
+                    RebalanceKind::Consumer,
+                    m.generation().generation_id,
+                    tps.len(),
+                    took,
+                );
                 let _ = self.events.send(GroupEvent::Assign(tps));
             }
         }

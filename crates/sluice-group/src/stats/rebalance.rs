@@ -1,6 +1,7 @@
-//! Per-rebalance counters: the protocol (eager or cooperative), the
-//! generation joined, and partitions revoked, assigned and lost, for the
-//! last rebalance and in all. Relaxed atomics written by the coordinator
+//! Per-rebalance counters: the kind (eager, cooperative, or the KIP-848
+//! consumer protocol), the generation joined, partitions revoked, assigned
+//! and lost, and how long records stopped, for the last rebalance and in
+//! all. Relaxed atomics written by the coordinator
 //! task, copied out with the consumer's stats.
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
@@ -8,11 +9,38 @@ use std::time::Duration;
 
 use crate::assignor::RebalanceProtocol;
 
+/// What kind of rebalance a member went through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RebalanceKind {
+    /// Classic protocol, eager: everything revoked first.
+    Eager,
+    /// Classic protocol, cooperative (KIP-429).
+    Cooperative,
+    /// The consumer protocol (KIP-848): the coordinator reconciles.
+    Consumer,
+}
+
+impl From<RebalanceProtocol> for RebalanceKind {
+    fn from(p: RebalanceProtocol) -> Self {
+        match p {
+            RebalanceProtocol::Eager => RebalanceKind::Eager,
+            RebalanceProtocol::Cooperative => RebalanceKind::Cooperative,
+        }
+    }
+}
+
+/// Not known yet.
+const UNKNOWN: u64 = u64::MAX;
+
 /// The counters (see [`RebalanceStatsSnapshot`]).
 #[derive(Debug)]
 pub struct RebalanceStats {
     cooperative: AtomicU64,
     eager: AtomicU64,
+    consumer: AtomicU64,
+    pauses: AtomicU64,
+    pause_ns: AtomicU64,
+    last_pause_ns: AtomicU64,
     generation: AtomicI64,
     revoked: AtomicU64,
     assigned: AtomicU64,
@@ -27,6 +55,10 @@ impl Default for RebalanceStats {
         RebalanceStats {
             cooperative: AtomicU64::new(0),
             eager: AtomicU64::new(0),
+            consumer: AtomicU64::new(0),
+            pauses: AtomicU64::new(0),
+            pause_ns: AtomicU64::new(0),
+            last_pause_ns: AtomicU64::new(UNKNOWN),
             generation: AtomicI64::new(-1),
             revoked: AtomicU64::new(0),
             assigned: AtomicU64::new(0),
@@ -51,19 +83,35 @@ impl RebalanceStats {
         self.round_lost.fetch_add(n as u64, Relaxed);
     }
 
-    /// A rebalance ended in `generation` with `assigned` new partitions,
-    /// `took` after it began; logs it (info) with what it revoked and lost.
+    /// A rebalance stopped this member's records for `pause` (0 when it
+    /// kept fetching what it kept).
+    pub fn paused(&self, pause: Duration) {
+        let ns = u64::try_from(pause.as_nanos()).unwrap_or(UNKNOWN - 1);
+        self.pauses.fetch_add(1, Relaxed);
+        self.pause_ns.fetch_add(ns, Relaxed);
+        self.last_pause_ns.store(ns, Relaxed);
+        tracing::info!(
+            pause_ms = pause.as_millis() as u64,
+            "records flow again after the rebalance"
+        );
+    }
+
+    /// A rebalance ended in `generation` (the member epoch under the consumer
+    /// protocol) with `assigned` new partitions, `took` after it began; logs
+    /// it (info) with what it revoked and lost.
     pub fn finished(
         &self,
         group: &str,
-        protocol: RebalanceProtocol,
+        kind: impl Into<RebalanceKind>,
         generation: i32,
         assigned: usize,
         took: Option<Duration>,
     ) {
-        match protocol {
-            RebalanceProtocol::Eager => self.eager.fetch_add(1, Relaxed),
-            RebalanceProtocol::Cooperative => self.cooperative.fetch_add(1, Relaxed),
+        let kind = kind.into();
+        match kind {
+            RebalanceKind::Eager => self.eager.fetch_add(1, Relaxed),
+            RebalanceKind::Cooperative => self.cooperative.fetch_add(1, Relaxed),
+            RebalanceKind::Consumer => self.consumer.fetch_add(1, Relaxed),
         };
         self.generation.store(generation.into(), Relaxed);
         self.assigned.fetch_add(assigned as u64, Relaxed);
@@ -74,7 +122,7 @@ impl RebalanceStats {
         }
         tracing::info!(
             group,
-            kind = kind_name(protocol),
+            kind = kind_name(kind),
             generation,
             duration_ms = took.map(|t| t.as_millis() as u64),
             revoked,
@@ -87,9 +135,14 @@ impl RebalanceStats {
     /// A copy of the counters.
     pub fn snapshot(&self) -> RebalanceStatsSnapshot {
         let (eager, cooperative) = (self.eager.load(Relaxed), self.cooperative.load(Relaxed));
+        let last_pause = self.last_pause_ns.load(Relaxed);
         RebalanceStatsSnapshot {
             eager,
             cooperative,
+            consumer_protocol: self.consumer.load(Relaxed),
+            pauses: self.pauses.load(Relaxed),
+            pause_total: Duration::from_nanos(self.pause_ns.load(Relaxed)),
+            last_pause: (last_pause != UNKNOWN).then(|| Duration::from_nanos(last_pause)),
             generation: i32::try_from(self.generation.load(Relaxed))
                 .ok()
                 .filter(|g| *g >= 0),
@@ -103,11 +156,13 @@ impl RebalanceStats {
     }
 }
 
-/// `eager` or `cooperative`, as logs and metrics name the protocol.
-pub fn kind_name(protocol: RebalanceProtocol) -> &'static str {
-    match protocol {
-        RebalanceProtocol::Eager => "eager",
-        RebalanceProtocol::Cooperative => "cooperative",
+/// `eager`, `cooperative` or `consumer` (KIP-848), as logs and metrics
+/// name the kind of a rebalance.
+pub fn kind_name(kind: impl Into<RebalanceKind>) -> &'static str {
+    match kind.into() {
+        RebalanceKind::Eager => "eager",
+        RebalanceKind::Cooperative => "cooperative",
+        RebalanceKind::Consumer => "consumer",
     }
 }
 
@@ -118,6 +173,16 @@ pub struct RebalanceStatsSnapshot {
     pub eager: u64,
     /// Cooperative rebalances (KIP-429; each round counts).
     pub cooperative: u64,
+    /// Reconciliations under the consumer protocol (KIP-848) that ended in
+    /// an assignment.
+    pub consumer_protocol: u64,
+    /// Rebalances that took partitions from a member that had some: each
+    /// counts its pause (0 when it kept fetching).
+    pub pauses: u64,
+    /// The records-stopped time of those, in all.
+    pub pause_total: Duration,
+    /// How long the last of them stopped this member's records.
+    pub last_pause: Option<Duration>,
     /// The generation last joined, once joined.
     pub generation: Option<i32>,
     /// Partitions revoked, in all.
