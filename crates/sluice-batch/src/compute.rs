@@ -201,12 +201,14 @@ pub fn sum_by(
     let paths = Paths::new(&[key_path, path]);
     let mut sums = SumBy::default();
     for r in records {
-        sums.add(fields_of(r, &paths).as_deref());
+        let fields = fields_of(r, &paths);
+        let f = |i: usize| fields.as_ref().and_then(|f| f[i].as_ref());
+        sums.add(f(0), f(1));
     }
     (sums.sums, sums.skipped)
 }
 
-/// `sum-by` being folded: fields `[key, value]` of each record.
+/// `sum-by` being folded.
 #[derive(Default)]
 struct SumBy {
     sums: BTreeMap<String, f64>,
@@ -214,9 +216,9 @@ struct SumBy {
 }
 
 impl SumBy {
-    fn add(&mut self, fields: Option<&[Option<Field<'_>>]>) {
-        let found = fields.and_then(|f| Some((f[0].as_ref()?.key()?, f[1].as_ref()?.number()?)));
-        match found {
+    /// One record's key and value fields (`None`: not there, or not JSON).
+    fn add(&mut self, key: Option<&Field<'_>>, value: Option<&Field<'_>>) {
+        match key.and_then(Field::key).zip(value.and_then(Field::number)) {
             Some((k, x)) => *self.sums.entry(k).or_insert(0.0) += x,
             None => self.skipped += 1,
         }
@@ -225,11 +227,29 @@ impl SumBy {
 
 /// The results of several computations over the same records, in order,
 /// each exactly what [`Computation::run`] gives. Every record's value is
-/// read once for all the `stats` and `sum-by` fields together.
-pub fn run_all<'c>(
-    computations: &'c [Computation],
+/// read once for all the `stats` and `sum-by` fields together (see
+/// [`fold_values`]).
+pub fn run_all(
+    computations: &[Computation],
     records: &[ConsumerRecord],
 ) -> Vec<Map<String, Value>> {
+    let values = records.iter().map(|r| r.value.as_deref());
+    fold_values(computations, values)
+        .into_iter()
+        .zip(computations)
+        .map(|(folded, c)| folded.unwrap_or_else(|| c.run(records)))
+        .collect()
+}
+
+/// The `stats` and `sum-by` computations among `computations`, over record
+/// values (JSON documents; `None` is a tombstone), in one pass that reads
+/// each value once for all their fields; `None` in place of the others
+/// (`count`, `dedupe` and `filter` need whole records). For applications
+/// (and benchmarks) that hold values rather than [`ConsumerRecord`]s.
+pub fn fold_values<'v, 'c>(
+    computations: &'c [Computation],
+    values: impl IntoIterator<Item = Option<&'v [u8]>>,
+) -> Vec<Option<Map<String, Value>>> {
     let mut wanted: Vec<&str> = Vec::new();
     let mut slot = |p: &'c str| match wanted.iter().position(|w| *w == p) {
         Some(i) => i,
@@ -241,7 +261,7 @@ pub fn run_all<'c>(
     enum Fold {
         Stats(usize, Stats),
         SumBy(usize, usize, SumBy),
-        Alone,
+        Records,
     }
     let mut folds: Vec<Fold> = computations
         .iter()
@@ -251,34 +271,29 @@ pub fn run_all<'c>(
                 let (k, p) = (slot(k), slot(p));
                 Fold::SumBy(k, p, SumBy::default())
             }
-            _ => Fold::Alone,
+            _ => Fold::Records,
         })
         .collect();
     if !wanted.is_empty() {
         let paths = Paths::new(&wanted);
-        for r in records {
-            let fields = fields_of(r, &paths);
+        for value in values {
+            let fields = value.and_then(|v| extract(v, &paths));
+            let f = |i: usize| fields.as_ref().and_then(|f| f[i].as_ref());
             for fold in &mut folds {
                 match fold {
-                    Fold::Stats(i, s) => {
-                        s.add(fields.as_ref().and_then(|f| f[*i].as_ref()?.number()))
-                    }
-                    Fold::SumBy(k, p, s) => {
-                        let pair = fields.as_ref().map(|f| [f[*k].clone(), f[*p].clone()]);
-                        s.add(pair.as_ref().map(|p| &p[..]))
-                    }
-                    Fold::Alone => {}
+                    Fold::Stats(i, s) => s.add(f(*i).and_then(Field::number)),
+                    Fold::SumBy(k, p, s) => s.add(f(*k), f(*p)),
+                    Fold::Records => {}
                 }
             }
         }
     }
-    computations
-        .iter()
-        .zip(folds)
-        .map(|(c, fold)| match fold {
-            Fold::Stats(_, s) => object(serde_json::to_value(s.finish()).unwrap_or_default()),
-            Fold::SumBy(_, _, s) => object(json!({ "sums": s.sums, "skipped": s.skipped })),
-            Fold::Alone => c.run(records),
+    folds
+        .into_iter()
+        .map(|fold| match fold {
+            Fold::Stats(_, s) => Some(object(serde_json::to_value(s.finish()).unwrap_or_default())),
+            Fold::SumBy(_, _, s) => Some(object(json!({ "sums": s.sums, "skipped": s.skipped }))),
+            Fold::Records => None,
         })
         .collect()
 }

@@ -4,7 +4,7 @@
 //! `stats:amount` and `sum-by:user:amount` over each batch, produce the
 //! result to `--to` and wait for its acknowledgement, then commit the
 //! batch's offsets; stop after `--records` records. The computations are
-//! sluice's own (its JSON field reader, each value read once for both, as
+//! sluice's own (`compute::fold_values`, each value read once for both, as
 //! `sluice batch` does), and so is the result's shape, so the runner checks
 //! every client's results the same way and the clients are what differs.
 //!
@@ -23,8 +23,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use clap::{Parser, ValueEnum};
-use serde_json::{Value, json};
-use sluice::batch::compute::{Paths, extract};
+use serde_json::{Map, Value, json};
+use sluice::batch::compute::{Computation, fold_values};
 
 /// Which client runs the job.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -112,33 +112,20 @@ impl Collecting {
     }
 
     /// The result record: the shape `sluice batch` writes for the same two
-    /// computations, computed with sluice's own field reader (each value's
+    /// computations, computed with `sluice_batch::compute::fold_values` (each value's
     /// JSON read once for both, as `sluice batch` does), so the clients,
     /// not the computation, are what differs.
     fn result(&self, topic: &str) -> Vec<u8> {
-        let paths = Paths::new(&["amount", "user"]);
-        let (mut count, mut sum, mut min, mut max, mut skipped) = (0u64, 0f64, None, None, 0u64);
-        let mut sums: BTreeMap<String, f64> = BTreeMap::new();
-        let mut sum_skipped = 0u64;
-        for v in &self.values {
-            let fields = v.as_deref().and_then(|v| extract(v, &paths));
-            let amount = fields.as_ref().and_then(|f| f[0].as_ref()?.number());
-            match amount {
-                Some(x) => {
-                    count += 1;
-                    sum += x;
-                    min = Some(min.map_or(x, |m: f64| m.min(x)));
-                    max = Some(max.map_or(x, |m: f64| m.max(x)));
-                }
-                None => skipped += 1,
-            }
-            let user = fields.as_ref().and_then(|f| f[1].as_ref()?.key());
-            match (user, amount) {
-                (Some(u), Some(x)) => *sums.entry(u).or_insert(0.0) += x,
-                _ => sum_skipped += 1,
-            }
-        }
-        let mean = (count > 0).then(|| sum / count as f64);
+        let computations = [
+            Computation::Stats("amount".into()),
+            Computation::SumBy("user".into(), "amount".into()),
+        ];
+        let values = self.values.iter().map(|v| v.as_deref());
+        let mut out: Map<String, Value> = computations
+            .iter()
+            .zip(fold_values(&computations, values))
+            .map(|(c, r)| (c.to_string(), Value::Object(r.unwrap_or_default())))
+            .collect();
         let ranges: Vec<Value> = self
             .ranges
             .iter()
@@ -146,14 +133,9 @@ impl Collecting {
                 json!({"topic": topic, "partition": p, "first": first, "last": last})
             })
             .collect();
-        json!({
-            "stats:amount": {"count": count, "sum": sum, "min": min, "max": max, "mean": mean, "skipped": skipped},
-            "sum-by:user:amount": {"sums": sums, "skipped": sum_skipped},
-            "records": self.values.len(),
-            "ranges": ranges,
-        })
-        .to_string()
-        .into_bytes()
+        out.insert("records".into(), json!(self.values.len()));
+        out.insert("ranges".into(), Value::Array(ranges));
+        Value::Object(out).to_string().into_bytes()
     }
 }
 
