@@ -202,15 +202,15 @@ async fn a_failing_batch_is_retried_then_stops_the_run_without_a_commit_past_it(
     let calls = Arc::new(AtomicU32::new(0));
     let seen = calls.clone();
     let mut f = sync_fn(move |batch: &Batch| {
-        let poison = batch.records.iter().any(|r| {
-            serde_json::from_slice::<Value>(r.value.as_deref().unwrap()).unwrap()["order_id"] == 537
-        });
+        let poison = batch
+            .iter()
+            .any(|r| serde_json::from_slice::<Value>(r.value.unwrap()).unwrap()["order_id"] == 537);
         if poison {
             seen.fetch_add(1, Ordering::SeqCst);
             return Err("order 537 cannot be processed".into());
         }
         Ok(vec![Output::json(
-            &serde_json::json!({ "records": batch.records.len() }),
+            &serde_json::json!({ "records": batch.len() }),
         )])
     });
     let outcome = pipeline.run(&mut f, true, &mut |_, _| {}).await;

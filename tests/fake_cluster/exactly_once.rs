@@ -505,12 +505,11 @@ async fn the_pipeline_counts_only_committed_input_and_commits_past_the_markers()
     let mut pipeline = Pipeline::new(consumer, Some((results, out.clone())), batch).unwrap();
     let mut f = sync_fn(|b: &Batch| {
         let values: Vec<serde_json::Value> = b
-            .records
             .iter()
-            .map(|r| serde_json::from_slice(r.value.as_deref().unwrap()).unwrap())
+            .map(|r| serde_json::from_slice(r.value.unwrap()).unwrap())
             .collect();
         Ok(vec![Output::json(
-            &serde_json::json!({"records": b.records.len(), "values": values}),
+            &serde_json::json!({"records": b.len(), "values": values}),
         )])
     });
     let progress = pipeline

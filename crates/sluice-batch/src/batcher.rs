@@ -16,74 +16,12 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
-use sluice_fetch::TopicPartition;
 use sluice_fetch::record::ConsumerRecord;
+use sluice_fetch::{PolledBatch, TopicPartition};
 
+use crate::batch::record_bytes;
+pub use crate::batch::{Batch, PartitionRange};
 use crate::config::{BatchConfig, GroupBy};
-
-/// The offsets a batch covers in one partition.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PartitionRange {
-    /// The topic.
-    pub topic: Arc<str>,
-    /// The partition.
-    pub partition: i32,
-    /// The first offset in the batch.
-    pub first: i64,
-    /// The last offset in the batch.
-    pub last: i64,
-    /// How many of the batch's records are from this partition.
-    pub records: usize,
-}
-
-/// Records handed to the batch function together.
-#[derive(Debug, Clone)]
-pub struct Batch {
-    /// The records, in the order the consumer returned them.
-    pub records: Vec<ConsumerRecord>,
-    /// Bytes of keys and values.
-    pub bytes: usize,
-    opened: Instant,
-}
-
-impl Batch {
-    fn new(opened: Instant) -> Self {
-        Batch {
-            records: Vec::new(),
-            bytes: 0,
-            opened,
-        }
-    }
-
-    /// The partitions the batch covers, with their offset ranges, sorted.
-    pub fn ranges(&self) -> Vec<PartitionRange> {
-        let mut ranges: BTreeMap<(Arc<str>, i32), PartitionRange> = BTreeMap::new();
-        for r in &self.records {
-            ranges
-                .entry((r.topic.clone(), r.partition))
-                .and_modify(|x| {
-                    x.first = x.first.min(r.offset);
-                    x.last = x.last.max(r.offset);
-                    x.records += 1;
-                })
-                .or_insert_with(|| PartitionRange {
-                    topic: r.topic.clone(),
-                    partition: r.partition,
-                    first: r.offset,
-                    last: r.offset,
-                    records: 1,
-                });
-        }
-        ranges.into_values().collect()
-    }
-
-    /// The first offset of each partition in the batch.
-    fn firsts(&self) -> impl Iterator<Item = (TopicPartition, i64)> + '_ {
-        self.ranges()
-            .into_iter()
-            .map(|r| (TopicPartition::new(r.topic, r.partition), r.first))
-    }
-}
 
 /// What a batch is open for.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -123,17 +61,56 @@ impl Batcher {
         };
         self.next
             .insert(record.topic_partition(), record.offset + 1);
-        let size =
-            record.key.as_ref().map_or(0, Bytes::len) + record.value.as_ref().map_or(0, Bytes::len);
         let batch = self
             .open
             .entry(group.clone())
             .or_insert_with(|| Batch::new(now));
-        batch.records.push(record);
-        batch.bytes += size;
-        if batch.records.len() >= self.config.max_records || batch.bytes >= self.config.max_bytes {
+        batch.push_owned(record);
+        if batch.len() >= self.config.max_records || batch.bytes >= self.config.max_bytes {
             let batch = self.open.remove(&group).expect("just filled");
             self.ready.push_back(batch);
+        }
+    }
+
+    /// Adds a poll's records, in order; the batches they fill become ready.
+    /// With `batch.group.by=none` the batches share the poll's buffers (no
+    /// copy and no reference count per record: see [`Batch`]); per key or
+    /// per partition each record is picked out owned, as [`Batcher::push`]
+    /// takes it.
+    pub fn push_polled(&mut self, polled: PolledBatch, now: Instant) {
+        if polled.is_empty() {
+            return;
+        }
+        if self.config.group_by != GroupBy::None {
+            for r in polled.iter() {
+                self.push(r.to_owned(), now);
+            }
+            return;
+        }
+        for (tp, next) in polled.next_offsets() {
+            self.next.insert(tp, next);
+        }
+        let polled = Arc::new(polled);
+        let mut batch = self
+            .open
+            .remove(&Group::All)
+            .unwrap_or_else(|| Batch::new(now));
+        let (mut from, mut len, mut bytes) = (0, batch.len(), 0);
+        for (i, r) in polled.iter().enumerate() {
+            len += 1;
+            bytes += record_bytes(&r);
+            if len >= self.config.max_records || batch.bytes + bytes >= self.config.max_bytes {
+                batch.push_polled(&polled, from, i + 1, bytes);
+                self.ready
+                    .push_back(std::mem::replace(&mut batch, Batch::new(now)));
+                (from, len, bytes) = (i + 1, 0, 0);
+            }
+        }
+        if from < polled.len() {
+            batch.push_polled(&polled, from, polled.len(), bytes);
+        }
+        if !batch.is_empty() {
+            self.open.insert(Group::All, batch);
         }
     }
 
@@ -180,32 +157,17 @@ impl Batcher {
 
     /// Records waiting, open or ready.
     pub fn pending_records(&self) -> usize {
-        self.open
-            .values()
-            .chain(&self.ready)
-            .map(|b| b.records.len())
-            .sum()
+        self.open.values().chain(&self.ready).map(Batch::len).sum()
     }
 
     /// Forgets the records of partitions taken away by a rebalance: they are
     /// not committed, so their next owner reads them again.
     pub fn drop_partitions(&mut self, tps: &[TopicPartition]) {
-        let keep = |r: &ConsumerRecord| {
-            !tps.iter()
-                .any(|tp| tp.partition == r.partition && tp.topic == r.topic)
-        };
         for batch in self.open.values_mut().chain(self.ready.iter_mut()) {
-            batch.records.retain(keep);
-            batch.bytes = batch
-                .records
-                .iter()
-                .map(|r| {
-                    r.key.as_ref().map_or(0, Bytes::len) + r.value.as_ref().map_or(0, Bytes::len)
-                })
-                .sum();
+            batch.drop_partitions(tps);
         }
-        self.open.retain(|_, b| !b.records.is_empty());
-        self.ready.retain(|b| !b.records.is_empty());
+        self.open.retain(|_, b| !b.is_empty());
+        self.ready.retain(|b| !b.is_empty());
         self.next.retain(|tp, _| !tps.contains(tp));
     }
 
@@ -302,7 +264,7 @@ mod tests {
     }
 
     fn offsets(b: &Batch) -> Vec<(i32, i64)> {
-        b.records.iter().map(|r| (r.partition, r.offset)).collect()
+        b.iter().map(|r| (r.partition, r.offset)).collect()
     }
 
     #[test]
@@ -341,7 +303,7 @@ mod tests {
         b.expire(t0 + Duration::from_millis(49));
         assert!(b.take_ready().is_none());
         b.expire(t0 + Duration::from_millis(50));
-        assert_eq!(b.take_ready().unwrap().records.len(), 2);
+        assert_eq!(b.take_ready().unwrap().len(), 2);
         assert!(b.is_empty());
     }
 
@@ -428,5 +390,87 @@ mod tests {
         let at = b.committable_at(|tp| Some(if tp.partition == 0 { 3 } else { 9 }));
         let at: Vec<(i32, i64)> = at.into_iter().map(|(tp, o)| (tp.partition, o)).collect();
         assert_eq!(at, vec![(0, 3), (1, 7)]);
+    }
+
+    /// The batches and commit points a batcher gives, pushed record by
+    /// record or poll by poll.
+    fn cut(
+        b: &mut Batcher,
+        records: &[ConsumerRecord],
+        poll: Option<usize>,
+    ) -> Vec<Vec<(i32, i64)>> {
+        let now = Instant::now();
+        match poll {
+            None => records.iter().for_each(|r| b.push(r.clone(), now)),
+            Some(n) => records
+                .chunks(n)
+                .for_each(|c| b.push_polled(PolledBatch::from_records(c.to_vec()), now)),
+        }
+        let mut out = Vec::new();
+        while let Some(batch) = b.take_ready() {
+            assert_eq!(batch.len(), batch.iter().count());
+            let bytes: usize = batch.iter().map(|r| record_bytes(&r)).sum();
+            assert_eq!(batch.bytes, bytes);
+            out.push(offsets(&batch));
+        }
+        out
+    }
+
+    #[test]
+    fn a_poll_pushed_whole_is_cut_as_its_records_pushed_one_by_one() {
+        // Two partitions interleaved, values of 10 bytes and keys of 1 to 3.
+        let records: Vec<ConsumerRecord> = (0..40)
+            .map(|i| rec(i % 2, i as i64 / 2, &"k".repeat(1 + i as usize % 3)))
+            .collect();
+        for (max_records, max_bytes) in [
+            (7, 1 << 20),
+            (100, 60),
+            (5, 40),
+            (1, 1 << 20),
+            (100, 1 << 20),
+        ] {
+            for poll in [1, 3, 7, 16, 40] {
+                for group_by in [GroupBy::None, GroupBy::Partition] {
+                    let config = config(max_records, max_bytes, 1000, group_by);
+                    let mut one = Batcher::new(config.clone());
+                    let mut polled = Batcher::new(config);
+                    let what = format!("{max_records}/{max_bytes} poll {poll} {group_by:?}");
+                    assert_eq!(
+                        cut(&mut one, &records, None),
+                        cut(&mut polled, &records, Some(poll)),
+                        "{what}"
+                    );
+                    assert_eq!(one.pending_records(), polled.pending_records(), "{what}");
+                    assert_eq!(one.committable(), polled.committable(), "{what}");
+                    one.flush();
+                    polled.flush();
+                    // Batches opened at the same instant flush in no set order.
+                    let (mut a, mut b) = (cut(&mut one, &[], None), cut(&mut polled, &[], None));
+                    a.sort();
+                    b.sort();
+                    assert_eq!(a, b, "{what}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn revoked_partitions_are_dropped_from_batches_sharing_a_poll() {
+        let now = Instant::now();
+        let mut b = Batcher::new(config(3, 1 << 20, 1000, GroupBy::None));
+        let records: Vec<ConsumerRecord> = (0..8).map(|i| rec(i % 2, i as i64, "k")).collect();
+        b.push_polled(PolledBatch::from_records(records), now);
+        // Ready: 0..3 and 3..6; open: 6, 7.
+        b.drop_partitions(&[TopicPartition::new("t", 1)]);
+        assert_eq!(b.pending_records(), 4);
+        let first = b.take_ready().unwrap();
+        assert_eq!(offsets(&first), vec![(0, 0), (0, 2)]);
+        assert_eq!(first.bytes, 22);
+        assert_eq!(offsets(&b.take_ready().unwrap()), vec![(0, 4)]);
+        b.flush();
+        assert_eq!(offsets(&b.take_ready().unwrap()), vec![(0, 6)]);
+        let c = b.committable();
+        assert_eq!(c.len(), 1);
+        assert_eq!(c[&TopicPartition::new("t", 0)], 7);
     }
 }

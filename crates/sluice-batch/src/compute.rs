@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::str::FromStr;
 
 use serde_json::{Map, Value, json};
-use sluice_fetch::record::ConsumerRecord;
+use sluice_fetch::record::ConsumerRecordRef;
 
 use crate::error::BatchError;
 
@@ -78,8 +78,15 @@ impl std::fmt::Display for Computation {
 }
 
 impl Computation {
-    /// The computation's result over `records`, as a JSON object.
-    pub fn run(&self, records: &[ConsumerRecord]) -> Map<String, Value> {
+    /// The computation's result over `records` (a [`Batch`](crate::Batch)'s
+    /// `iter()`, or `records.iter().map(ConsumerRecord::view)` for owned
+    /// records), as a JSON object.
+    ///
+    /// [`ConsumerRecord::view`]: sluice_fetch::record::ConsumerRecord::view
+    pub fn run<'r>(
+        &self,
+        records: impl IntoIterator<Item = ConsumerRecordRef<'r>>,
+    ) -> Map<String, Value> {
         let object = match self {
             Computation::Count => json!({ "counts": count(records) }),
             Computation::Stats(field) => {
@@ -90,8 +97,11 @@ impl Computation {
                 json!({ "sums": sums, "skipped": skipped })
             }
             Computation::Dedupe(field) => {
-                let kept = dedupe(records, field);
-                json!({ "unique": kept.len(), "duplicates": records.len() - kept.len() })
+                let (mut unique, mut all) = (0, 0);
+                for _ in dedupe_iter(records, field, &mut all) {
+                    unique += 1;
+                }
+                json!({ "unique": unique, "duplicates": all - unique })
             }
             Computation::Filter => {
                 let (valid, invalid) = filter(records);
@@ -106,8 +116,8 @@ impl Computation {
 }
 
 /// A record's value parsed as JSON, if it is.
-pub fn json_value(record: &ConsumerRecord) -> Option<Value> {
-    serde_json::from_slice(record.value.as_deref()?).ok()
+pub fn json_value(record: &ConsumerRecordRef<'_>) -> Option<Value> {
+    serde_json::from_slice(record.value?).ok()
 }
 
 /// The value at a dotted `path` of `value`.
@@ -117,10 +127,12 @@ pub fn field<'a>(value: &'a Value, path: &str) -> Option<&'a Value> {
 
 /// Records per key; keys that are not UTF-8 are shown lossily, a null key
 /// counts under `"null"`.
-pub fn count(records: &[ConsumerRecord]) -> BTreeMap<String, u64> {
+pub fn count<'r>(
+    records: impl IntoIterator<Item = ConsumerRecordRef<'r>>,
+) -> BTreeMap<String, u64> {
     let mut counts = BTreeMap::new();
     for r in records {
-        let key = r.key.as_deref().map_or_else(
+        let key = r.key.map_or_else(
             || "null".to_string(),
             |k| String::from_utf8_lossy(k).into_owned(),
         );
@@ -177,31 +189,31 @@ impl Stats {
 }
 
 /// The fields at `paths` of a record's value, if it is JSON.
-fn fields_of<'r>(record: &'r ConsumerRecord, paths: &Paths) -> Option<Vec<Option<Field<'r>>>> {
-    extract(record.value.as_deref()?, paths)
+fn fields_of<'r>(record: &ConsumerRecordRef<'r>, paths: &Paths) -> Option<Vec<Option<Field<'r>>>> {
+    extract(record.value?, paths)
 }
 
 /// Count, sum, min, max and mean of `field` over the records.
-pub fn stats(records: &[ConsumerRecord], path: &str) -> Stats {
+pub fn stats<'r>(records: impl IntoIterator<Item = ConsumerRecordRef<'r>>, path: &str) -> Stats {
     let paths = Paths::new(&[path]);
     let mut s = Stats::new();
     for r in records {
-        s.add(fields_of(r, &paths).and_then(|f| f[0].as_ref()?.number()));
+        s.add(fields_of(&r, &paths).and_then(|f| f[0].as_ref()?.number()));
     }
     s.finish()
 }
 
 /// The sum of `path` per value of `key_path`, and how many records lacked
 /// either.
-pub fn sum_by(
-    records: &[ConsumerRecord],
+pub fn sum_by<'r>(
+    records: impl IntoIterator<Item = ConsumerRecordRef<'r>>,
     key_path: &str,
     path: &str,
 ) -> (BTreeMap<String, f64>, u64) {
     let paths = Paths::new(&[key_path, path]);
     let mut sums = SumBy::default();
     for r in records {
-        let fields = fields_of(r, &paths);
+        let fields = fields_of(&r, &paths);
         let f = |i: usize| fields.as_ref().and_then(|f| f[i].as_ref());
         sums.add(f(0), f(1));
     }
@@ -229,15 +241,15 @@ impl SumBy {
 /// each exactly what [`Computation::run`] gives. Every record's value is
 /// read once for all the `stats` and `sum-by` fields together (see
 /// [`fold_values`]).
-pub fn run_all(
-    computations: &[Computation],
-    records: &[ConsumerRecord],
-) -> Vec<Map<String, Value>> {
-    let values = records.iter().map(|r| r.value.as_deref());
+pub fn run_all<'r, I>(computations: &[Computation], records: I) -> Vec<Map<String, Value>>
+where
+    I: IntoIterator<Item = ConsumerRecordRef<'r>> + Clone,
+{
+    let values = records.clone().into_iter().map(|r| r.value);
     fold_values(computations, values)
         .into_iter()
         .zip(computations)
-        .map(|(folded, c)| folded.unwrap_or_else(|| c.run(records)))
+        .map(|(folded, c)| folded.unwrap_or_else(|| c.run(records.clone())))
         .collect()
 }
 
@@ -245,7 +257,7 @@ pub fn run_all(
 /// values (JSON documents; `None` is a tombstone), in one pass that reads
 /// each value once for all their fields; `None` in place of the others
 /// (`count`, `dedupe` and `filter` need whole records). For applications
-/// (and benchmarks) that hold values rather than [`ConsumerRecord`]s.
+/// (and benchmarks) that hold values rather than records.
 pub fn fold_values<'v, 'c>(
     computations: &'c [Computation],
     values: impl IntoIterator<Item = Option<&'v [u8]>>,
@@ -305,25 +317,37 @@ fn object(v: Value) -> Map<String, Value> {
     }
 }
 
-/// The records whose `path` value was not seen earlier in the slice, in
+/// The records whose `path` value was not seen earlier among `records`, in
 /// order (records without the field are kept: nothing to compare).
-pub fn dedupe<'a>(records: &'a [ConsumerRecord], path: &str) -> Vec<&'a ConsumerRecord> {
+pub fn dedupe<'r>(
+    records: impl IntoIterator<Item = ConsumerRecordRef<'r>>,
+    path: &str,
+) -> Vec<ConsumerRecordRef<'r>> {
+    dedupe_iter(records, path, &mut 0).collect()
+}
+
+/// [`dedupe`] as it goes, counting every record seen into `all`.
+fn dedupe_iter<'r, 'a>(
+    records: impl IntoIterator<Item = ConsumerRecordRef<'r>> + 'a,
+    path: &'a str,
+    all: &'a mut usize,
+) -> impl Iterator<Item = ConsumerRecordRef<'r>> + 'a {
     let mut seen = HashSet::new();
-    records
-        .iter()
-        .filter(
-            |r| match json_value(r).and_then(|v| field(&v, path).cloned()) {
-                Some(v) => seen.insert(v.to_string()),
-                None => true,
-            },
-        )
-        .collect()
+    records.into_iter().filter(move |r| {
+        *all += 1;
+        match json_value(r).and_then(|v| field(&v, path).cloned()) {
+            Some(v) => seen.insert(v.to_string()),
+            None => true,
+        }
+    })
 }
 
 /// Splits records into those whose value is a JSON object and the rest.
-pub fn filter(records: &[ConsumerRecord]) -> (Vec<&ConsumerRecord>, Vec<&ConsumerRecord>) {
+pub fn filter<'r>(
+    records: impl IntoIterator<Item = ConsumerRecordRef<'r>>,
+) -> (Vec<ConsumerRecordRef<'r>>, Vec<ConsumerRecordRef<'r>>) {
     records
-        .iter()
+        .into_iter()
         .partition(|r| matches!(json_value(r), Some(Value::Object(_))))
 }
 
@@ -332,7 +356,13 @@ mod tests {
     use bytes::Bytes;
     use sluice_wire::records::{Headers, TimestampType};
 
+    use sluice_fetch::record::ConsumerRecord;
+
     use super::*;
+
+    fn v(records: &[ConsumerRecord]) -> impl Iterator<Item = ConsumerRecordRef<'_>> + Clone {
+        records.iter().map(ConsumerRecord::view)
+    }
 
     fn rec(offset: i64, key: Option<&str>, value: &str) -> ConsumerRecord {
         ConsumerRecord {
@@ -382,7 +412,7 @@ mod tests {
 
     #[test]
     fn count_counts_keys_with_null_apart() {
-        let c = count(&sample());
+        let c = count(v(&sample()));
         assert_eq!(
             c,
             BTreeMap::from([
@@ -396,30 +426,30 @@ mod tests {
 
     #[test]
     fn stats_of_a_field_skip_what_lacks_it() {
-        let s = stats(&sample(), "amount");
+        let s = stats(v(&sample()), "amount");
         assert_eq!(
             (s.count, s.sum, s.min, s.max, s.skipped),
             (3, 12.5, Some(-2.0), Some(10.5), 2)
         );
         assert_eq!(s.mean, Some(12.5 / 3.0));
-        let nested = stats(&sample(), "order.amount");
+        let nested = stats(v(&sample()), "order.amount");
         assert_eq!((nested.count, nested.sum), (1, 7.0));
-        let none = stats(&[], "amount");
+        let none = stats(v(&[]), "amount");
         assert_eq!((none.count, none.mean, none.min), (0, None, None));
     }
 
     #[test]
     fn sum_by_groups_and_dedupe_and_filter_clean() {
-        let (sums, skipped) = sum_by(&sample(), "user", "amount");
+        let (sums, skipped) = sum_by(v(&sample()), "user", "amount");
         assert_eq!(
             sums,
             BTreeMap::from([("u1".into(), 8.5), ("u2".into(), 4.0)])
         );
         assert_eq!(skipped, 2);
-        let kept: Vec<i64> = dedupe(&sample(), "id").iter().map(|r| r.offset).collect();
-        assert_eq!(kept, vec![0, 1, 3, 4]);
         let records = sample();
-        let (valid, invalid) = filter(&records);
+        let kept: Vec<i64> = dedupe(v(&records), "id").iter().map(|r| r.offset).collect();
+        assert_eq!(kept, vec![0, 1, 3, 4]);
+        let (valid, invalid) = filter(v(&records));
         assert_eq!((valid.len(), invalid[0].offset), (4, 3));
     }
 
@@ -441,8 +471,8 @@ mod tests {
         let mut records = sample();
         records.push(rec(5, None, r#"{"id":4,"user":null,"amount":1e3}"#));
         records.push(rec(6, None, r#"{"id":5,"user":"u1","amount":"x"}"#));
-        let all = run_all(&computations, &records);
-        let one_by_one: Vec<_> = computations.iter().map(|c| c.run(&records)).collect();
+        let all = run_all(&computations, v(&records));
+        let one_by_one: Vec<_> = computations.iter().map(|c| c.run(v(&records))).collect();
         assert_eq!(all, one_by_one);
         assert_eq!(all[0]["count"], json!(4));
         assert_eq!(all[1]["sums"], json!({"u1": 8.5, "u2": 4.0}));
@@ -451,12 +481,12 @@ mod tests {
 
     #[test]
     fn run_gives_the_fields_the_cli_prints() {
-        let out = Computation::Stats("amount".into()).run(&sample());
+        let out = Computation::Stats("amount".into()).run(v(&sample()));
         for k in ["count", "sum", "min", "max", "mean", "skipped"] {
             assert!(out.contains_key(k), "{k}");
         }
         assert_eq!(out["count"], json!(3));
-        let out = Computation::Dedupe("id".into()).run(&sample());
+        let out = Computation::Dedupe("id".into()).run(v(&sample()));
         assert_eq!(
             (out["unique"].clone(), out["duplicates"].clone()),
             (json!(4), json!(1))

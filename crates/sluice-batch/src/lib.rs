@@ -28,7 +28,7 @@
 //!     batcher.push(order(i as i64, user, amount), now);
 //! }
 //! let batch = batcher.take_ready().expect("two records make a batch");
-//! let stats = "stats:amount".parse::<Computation>().unwrap().run(&batch.records);
+//! let stats = "stats:amount".parse::<Computation>().unwrap().run(batch.iter());
 //! assert_eq!(stats["sum"], 7.5);
 //! // Only the finished batch may be committed: offset 2 still waits.
 //! assert_eq!(batcher.committable().values().copied().collect::<Vec<_>>(), vec![2]);
@@ -38,6 +38,7 @@
 //! `Pipeline::new(consumer, Some((producer, "results".into())), config)?`
 //! then `run(&mut f, until_drained, &mut on_progress).await`.
 
+mod batch;
 pub mod batcher;
 pub mod compute;
 pub mod config;

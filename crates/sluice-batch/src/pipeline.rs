@@ -294,17 +294,16 @@ impl Pipeline {
                     d.saturating_duration_since(now)
                 })
                 .min(Duration::from_millis(500));
-            let records = self.consumer.poll(wait).await?;
+            let polled = self.consumer.poll_batch(wait).await?;
             let revoked = std::mem::take(&mut *self.revoked.0.lock().expect("not poisoned"));
             if !revoked.is_empty() {
                 self.batcher.drop_partitions(&revoked);
                 self.committed.retain(|tp, _| !revoked.contains(tp));
                 self.ends.retain(|tp, _| !revoked.contains(tp));
             }
+            // The batches share the poll's buffers: no copy per record.
             let now = Instant::now();
-            for r in records {
-                self.batcher.push(r, now);
-            }
+            self.batcher.push_polled(polled, now);
             self.batcher.expire(now);
             self.publish(false);
         }
@@ -337,7 +336,7 @@ impl Pipeline {
                     self.stats.failed();
                     return Err(BatchError::Failed {
                         attempts: attempt + 1,
-                        records: batch.records.len(),
+                        records: batch.len(),
                         ranges,
                         source: e,
                     });
@@ -353,11 +352,10 @@ impl Pipeline {
             }
         };
         self.progress.batches += 1;
-        self.progress.records += batch.records.len() as u64;
+        self.progress.records += batch.len() as u64;
         self.progress.results += results;
         let committed = self.commit().await;
-        self.stats
-            .finished(batch.records.len(), results, started.elapsed());
+        self.stats.finished(batch.len(), results, started.elapsed());
         committed
     }
 

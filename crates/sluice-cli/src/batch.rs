@@ -193,7 +193,7 @@ fn configs(args: &BatchArgs) -> Result<Configs, Box<dyn std::error::Error>> {
 /// there are several), the record count and the offset ranges covered.
 pub fn result(computations: &[Computation], batch: &Batch) -> Value {
     // Every record's JSON is read once for all the computations.
-    let results = sluice_batch::compute::run_all(computations, &batch.records);
+    let results = sluice_batch::compute::run_all(computations, batch.iter());
     let mut out: Map<String, Value> = if computations.len() == 1 {
         results.into_iter().next().unwrap_or_default()
     } else {
@@ -203,7 +203,7 @@ pub fn result(computations: &[Computation], batch: &Batch) -> Value {
             .map(|(c, r)| (c.to_string(), Value::Object(r)))
             .collect()
     };
-    out.insert("records".into(), json!(batch.records.len()));
+    out.insert("records".into(), json!(batch.len()));
     out.insert(
         "ranges".into(),
         batch

@@ -5,11 +5,11 @@ use std::io::{BufWriter, Write};
 use std::time::Duration;
 
 use sluice_batch::Metrics;
-use sluice_fetch::TopicPartition;
+use sluice_fetch::{PolledBatch, TopicPartition};
 use sluice_group::{GroupConfig, GroupConsumer, OffsetAndMetadata, Offsets};
 
 use crate::consume::{ConsumeArgs, config, io_error};
-use crate::output::{Format, write_record};
+use crate::output::{Format, write_record_ref};
 
 /// Runs the group mode of `sluice consume`.
 pub async fn run(args: ConsumeArgs) -> Result<(), Box<dyn std::error::Error>> {
@@ -51,6 +51,7 @@ pub async fn run(args: ConsumeArgs) -> Result<(), Box<dyn std::error::Error>> {
     let stdout = std::io::stdout();
     let mut out = BufWriter::with_capacity(256 * 1024, stdout.lock());
     let mut printed: u64 = 0;
+    let mut batch = PolledBatch::new();
     // The first high watermark seen for each partition: its end for -e.
     let mut ends: BTreeMap<TopicPartition, i64> = BTreeMap::new();
     let result = async {
@@ -64,15 +65,19 @@ pub async fn run(args: ConsumeArgs) -> Result<(), Box<dyn std::error::Error>> {
             // poll commits (auto-commit) what earlier polls returned: it must be
             // out of our buffer first, or a crash would lose committed records.
             out.flush().map_err(io_error)?;
-            let records = consumer.poll(Duration::from_millis(500)).await?;
+            // The records as views of the fetched buffers, printed straight
+            // from them; the batch is handed back each poll.
+            consumer
+                .poll_batch_into(Duration::from_millis(500), &mut batch)
+                .await?;
             if let Some(p) = metrics.as_mut().filter(|p| p.due()) {
                 p.publish(Metrics::consumer(consumer.stats()));
             }
-            for (i, record) in records.iter().enumerate() {
+            for (i, record) in batch.iter().enumerate() {
                 if args.count.is_some_and(|c| printed >= c) {
                     // Not printed: put these partitions back so nothing past them is committed.
                     let mut first_unprinted: Offsets = BTreeMap::new();
-                    for r in &records[i..] {
+                    for r in batch.iter().skip(i) {
                         first_unprinted
                             .entry(r.topic_partition())
                             .or_insert_with(|| OffsetAndMetadata::new(r.offset));
@@ -82,7 +87,7 @@ pub async fn run(args: ConsumeArgs) -> Result<(), Box<dyn std::error::Error>> {
                     }
                     break;
                 }
-                write_record(&mut out, record, format).map_err(io_error)?;
+                write_record_ref(&mut out, record, format).map_err(io_error)?;
                 printed += 1;
             }
         }

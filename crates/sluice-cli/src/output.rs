@@ -3,7 +3,7 @@
 use std::io::{self, Write};
 
 use base64::Engine;
-use sluice_fetch::record::{ConsumerRecord, ConsumerRecordRef};
+use sluice_fetch::record::ConsumerRecordRef;
 
 /// The output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -12,15 +12,6 @@ pub enum Format {
     Value,
     /// `{"topic":..,"partition":..,"offset":..,"timestamp":..,"key":..,"value":..,"headers":[[k,v],..]}`
     Json,
-}
-
-/// Writes one record.
-pub fn write_record(
-    out: &mut impl Write,
-    record: &ConsumerRecord,
-    format: Format,
-) -> io::Result<()> {
-    write_record_ref(out, record.view(), format)
 }
 
 /// Writes one record given as a view (a [`sluice_fetch::PolledBatch`]'s).
@@ -83,6 +74,8 @@ fn json_bytes(out: &mut impl Write, b: Option<&[u8]>) -> io::Result<()> {
 
 #[cfg(test)]
 mod tests {
+    use sluice_fetch::record::ConsumerRecord;
+
     use super::*;
     use sluice_wire::records::{BatchBuilder, Compression, DecodeOptions, RecordDecoder};
 
@@ -103,7 +96,7 @@ mod tests {
 
     fn render(r: &ConsumerRecord, f: Format) -> String {
         let mut out = Vec::new();
-        write_record(&mut out, r, f).unwrap();
+        write_record_ref(&mut out, r.view(), f).unwrap();
         String::from_utf8(out).unwrap()
     }
 

@@ -405,6 +405,32 @@ enum Current<'a> {
     Done,
 }
 
+impl<'a> Iter<'a> {
+    /// Moves to the next segment; false at the end.
+    #[inline]
+    fn load(&mut self) -> bool {
+        let Some(segment) = self.segments.next() else {
+            self.current = Current::Done;
+            return false;
+        };
+        self.current = match &segment.store {
+            Store::Spans {
+                buffer,
+                timestamp_type,
+                start,
+                end,
+            } => Current::Spans {
+                tp: &segment.tp,
+                buffer,
+                timestamp_type: *timestamp_type,
+                spans: self.spans.get(*start..*end).unwrap_or_default().iter(),
+            },
+            Store::Owned(records) => Current::Owned(records.iter()),
+        };
+        true
+    }
+}
+
 impl<'a> Iterator for Iter<'a> {
     type Item = ConsumerRecordRef<'a>;
 
@@ -431,21 +457,36 @@ impl<'a> Iterator for Iter<'a> {
                 }
                 Current::Done => {}
             }
-            let segment = self.segments.next()?;
-            self.current = match &segment.store {
-                Store::Spans {
-                    buffer,
-                    timestamp_type,
-                    start,
-                    end,
-                } => Current::Spans {
-                    tp: &segment.tp,
-                    buffer,
-                    timestamp_type: *timestamp_type,
-                    spans: self.spans.get(*start..*end).unwrap_or_default().iter(),
-                },
-                Store::Owned(records) => Current::Owned(records.iter()),
+            if !self.load() {
+                return None;
+            }
+        }
+    }
+
+    /// Skips whole segments without building their records' views.
+    fn nth(&mut self, mut n: usize) -> Option<ConsumerRecordRef<'a>> {
+        loop {
+            let left = match &self.current {
+                Current::Spans { spans, .. } => spans.len(),
+                Current::Owned(records) => records.len(),
+                Current::Done => 0,
             };
+            if n < left {
+                if n > 0 {
+                    self.remaining -= n;
+                    match &mut self.current {
+                        Current::Spans { spans, .. } => _ = spans.nth(n - 1),
+                        Current::Owned(records) => _ = records.nth(n - 1),
+                        Current::Done => {}
+                    }
+                }
+                return self.next();
+            }
+            n -= left;
+            self.remaining -= left;
+            if !self.load() {
+                return None;
+            }
         }
     }
 

@@ -27,7 +27,7 @@ use std::time::Duration;
 use sluice_fetch::client::deadline_after;
 use sluice_fetch::offsets::OffsetSpec;
 use sluice_fetch::record::ConsumerRecord;
-use sluice_fetch::{FetchClient, FetchConfig, TopicPartition};
+use sluice_fetch::{FetchClient, FetchConfig, PolledBatch, TopicPartition};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
@@ -352,6 +352,45 @@ impl GroupConsumer {
     /// After a fatal group error (FENCED_INSTANCE_ID, an authorization
     /// error...) the consumer owns nothing and every call returns the error.
     pub async fn poll(&mut self, timeout: Duration) -> Result<Vec<ConsumerRecord>> {
+        let mut records = Vec::new();
+        self.poll_into(timeout, &mut Polled::Records(&mut records))
+            .await?;
+        Ok(records)
+    }
+
+    /// [`GroupConsumer::poll`]'s records as a [`PolledBatch`]: views of the
+    /// fetched buffers, with no reference count or allocation per record
+    /// (see [`FetchClient::poll_batch`]); the same records, commits and
+    /// rebalance steps, poll for poll. The batch owns its buffers, so its
+    /// records stay valid while it lives, also after a rebalance took their
+    /// partitions away (committing them is then up to the listener, as for
+    /// `poll`'s records).
+    ///
+    /// Cancel-safe as [`GroupConsumer::poll`]: a dropped future has returned
+    /// no record and marked none consumed.
+    pub async fn poll_batch(&mut self, timeout: Duration) -> Result<PolledBatch> {
+        let mut batch = PolledBatch::new();
+        self.poll_batch_into(timeout, &mut batch).await?;
+        Ok(batch)
+    }
+
+    /// [`GroupConsumer::poll_batch`] into `batch`, emptied first and keeping
+    /// its allocations. Cancel-safe as `poll_batch`: dropped before it
+    /// returns, it has taken no record and `batch` is empty (or untouched,
+    /// if the future was never polled).
+    pub async fn poll_batch_into(
+        &mut self,
+        timeout: Duration,
+        batch: &mut PolledBatch,
+    ) -> Result<()> {
+        batch.clear();
+        self.poll_into(timeout, &mut Polled::Batch(batch)).await
+    }
+
+    /// The poll loop behind `poll` and `poll_batch`: `out` is filled only
+    /// by the fetch that ends it, which takes its records without an await
+    /// once it has them.
+    async fn poll_into(&mut self, timeout: Duration, out: &mut Polled<'_>) -> Result<()> {
         self.usable()?;
         let deadline = deadline_after(timeout);
         let _polling = Polling::start(&self.commands);
@@ -368,7 +407,7 @@ impl GroupConsumer {
             }
             if self.step.is_some() {
                 match self.advance(deadline).await? {
-                    Advanced::TimedOut => return Ok(Vec::new()),
+                    Advanced::TimedOut => return Ok(()),
                     Advanced::Done | Advanced::Event => continue,
                 }
             }
@@ -377,7 +416,7 @@ impl GroupConsumer {
                 match tokio::time::timeout_at(deadline, self.events.recv()).await {
                     Ok(Some(event)) => self.begin(event)?,
                     Ok(None) => return Err(gone()),
-                    Err(_) => return Ok(Vec::new()),
+                    Err(_) => return Ok(()),
                 }
                 continue;
             }
@@ -385,15 +424,22 @@ impl GroupConsumer {
             let next = tokio::select! {
                 biased;
                 event = self.events.recv() => Err(event),
-                records = self.fetch.poll(remaining) => Ok(records),
+                fetched = out.fetch(&mut self.fetch, remaining) => Ok(fetched),
             };
             match next {
                 Err(Some(event)) => self.begin(event)?,
                 Err(None) => return Err(gone()),
-                Ok(records) => {
-                    let records = records?;
-                    self.note_consumed(&records);
-                    return Ok(records);
+                Ok(fetched) => {
+                    fetched?;
+                    match out {
+                        Polled::Records(records) => self.note_consumed(records),
+                        Polled::Batch(batch) => {
+                            for (tp, next) in batch.next_offsets() {
+                                self.consumed.insert(tp, OffsetAndMetadata::new(next));
+                            }
+                        }
+                    }
+                    return Ok(());
                 }
             }
         }
@@ -660,5 +706,23 @@ impl Polling {
 impl Drop for Polling {
     fn drop(&mut self) {
         let _ = self.0.send(Command::Polled(Instant::now()));
+    }
+}
+
+/// Where a poll puts its records.
+enum Polled<'a> {
+    Records(&'a mut Vec<ConsumerRecord>),
+    Batch(&'a mut PolledBatch),
+}
+
+impl Polled<'_> {
+    /// One fetch poll into the records or the batch (cancel-safe: the
+    /// fetch client takes records only as it returns).
+    async fn fetch(&mut self, fetch: &mut FetchClient, timeout: Duration) -> Result<()> {
+        match self {
+            Polled::Records(records) => **records = fetch.poll(timeout).await?,
+            Polled::Batch(batch) => fetch.poll_batch_into(timeout, batch).await?,
+        }
+        Ok(())
     }
 }

@@ -47,10 +47,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // The computation: a plain function of the batch. An error here is
     // retried with backoff, then stops the run with nothing committed past it.
     let mut compute = sync_fn(|batch: &Batch| {
-        let amounts = stats(&batch.records, "amount");
-        let (per_user, skipped) = sum_by(&batch.records, "user", "amount");
+        let amounts = stats(batch.iter(), "amount");
+        let (per_user, skipped) = sum_by(batch.iter(), "user", "amount");
         let result = json!({
-            "records": batch.records.len(),
+            "records": batch.len(),
             "amount": amounts,
             "per_user": per_user,
             "unparsed": skipped,

@@ -167,18 +167,33 @@ impl Consumer {
     /// keeps them). The batch owns its buffers, so its records stay valid
     /// while it lives, across later polls.
     ///
-    /// Reading assigned partitions, the records are decoded straight into
-    /// the batch. A group member's records come from its poll (which keeps
-    /// what it returned for commits), so there the batch holds them owned:
-    /// the same records and views, without the saving.
+    /// Assigned or in a group, the records are decoded straight into the
+    /// batch; a group member counts them consumed (for commits) as `poll`
+    /// does, and joins, rebalances, heartbeats and auto-commits along the
+    /// way.
     ///
     /// Cancel-safe: a dropped future has taken no record (they stay
     /// buffered for the next poll) and marks none consumed.
     pub async fn poll_batch(&mut self, timeout: Duration) -> Result<PolledBatch> {
+        let mut batch = PolledBatch::new();
+        self.poll_batch_into(timeout, &mut batch).await?;
+        Ok(batch)
+    }
+
+    /// [`Consumer::poll_batch`] into `batch`, emptied first and keeping its
+    /// allocations, so a poll loop that hands its last batch back allocates
+    /// nothing per poll once warm. Cancel-safe as `poll_batch`: dropped
+    /// before it returns, it has taken no record and `batch` is empty (or
+    /// untouched, if the future was never polled).
+    pub async fn poll_batch_into(
+        &mut self,
+        timeout: Duration,
+        batch: &mut PolledBatch,
+    ) -> Result<()> {
         match &mut self.inner {
             Inner::Idle => Err(Error::Usage("subscribe or assign before polling".into())),
-            Inner::Group(g) => Ok(PolledBatch::from_records(g.poll(timeout).await?)),
-            Inner::Assigned(c) => Ok(c.poll_batch(timeout).await?),
+            Inner::Group(g) => Ok(g.poll_batch_into(timeout, batch).await?),
+            Inner::Assigned(c) => Ok(c.poll_batch_into(timeout, batch).await?),
         }
     }
 

@@ -207,10 +207,9 @@ impl Pipeline {
                 self.txn.failures = None;
                 self.committed.extend(offsets);
                 self.progress.batches += 1;
-                self.progress.records += batch.records.len() as u64;
+                self.progress.records += batch.len() as u64;
                 self.progress.results += results;
-                self.stats
-                    .finished(batch.records.len(), results, started.elapsed());
+                self.stats.finished(batch.len(), results, started.elapsed());
                 Ok(())
             }
             Err(e) => self.abort_and_rewind(&producer, &batch, e).await,
@@ -248,7 +247,7 @@ impl Pipeline {
             self.stats.failed();
             return Err(BatchError::Failed {
                 attempts: failures,
-                records: batch.records.len(),
+                records: batch.len(),
                 ranges,
                 source: e,
             });

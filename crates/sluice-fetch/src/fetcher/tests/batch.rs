@@ -51,6 +51,21 @@ fn viewed(result: Result<()>, batch: &PolledBatch) -> std::result::Result<Vec<Fl
     // The owned forms say the same.
     let to_owned: Vec<Flat> = batch.to_owned().iter().map(|r| flat(r.view())).collect();
     assert_eq!(to_owned, views);
+    // Skipping (nth jumps whole segments) lands where iterating does.
+    for k in 0..=views.len() {
+        let skipped: Vec<Flat> = batch.iter().skip(k).map(flat).collect();
+        assert_eq!(skipped, views[k..], "skip({k})");
+        assert_eq!(
+            batch.iter().nth(k).map(flat),
+            views.get(k).cloned(),
+            "nth({k})"
+        );
+        let mut it = batch.iter();
+        if k > 0 {
+            it.nth(k - 1);
+        }
+        assert_eq!(it.len(), views.len() - k, "len after nth({k})");
+    }
     Ok(views)
 }
 
