@@ -51,3 +51,6 @@ mod exactly_once_tv2;
 
 #[path = "fake_cluster/kip848_describe.rs"]
 mod kip848_describe;
+
+#[path = "fake_cluster/kip848_fencing.rs"]
+mod kip848_fencing;
