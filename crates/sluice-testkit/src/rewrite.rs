@@ -35,7 +35,9 @@ pub fn advertise(
             }
         }
         ResponseKind::FindCoordinator(f) => {
-            if f.node_id.0 >= 0 {
+            // v4+ answers in `coordinators` only: setting the top-level
+            // fields would make the answer unencodable at that version.
+            if version < 4 && f.node_id.0 >= 0 {
                 f.host = host.clone();
                 f.port = port;
             }
