@@ -43,8 +43,10 @@ fn s(v: &str) -> StrBytes {
     StrBytes::from_string(v.to_string())
 }
 
+/// A pool bootstrapping from `bootstrap` (`host:port[,host:port...]`).
 fn pool(bootstrap: String) -> std::sync::Arc<BrokerPool> {
-    BrokerPool::new(vec![bootstrap], ConnectionConfig::default())
+    let servers = bootstrap.split(',').map(str::to_string).collect();
+    BrokerPool::new(servers, ConnectionConfig::default())
 }
 
 /// A sluice consumer-protocol member reads and commits on the fake cluster;
