@@ -54,3 +54,6 @@ mod kip848_describe;
 
 #[path = "fake_cluster/kip848_fencing.rs"]
 mod kip848_fencing;
+
+#[path = "fake_cluster/kip848_mixed.rs"]
+mod kip848_mixed;
