@@ -48,3 +48,12 @@ mod exactly_once_bench;
 
 #[path = "fake_cluster/exactly_once_tv2.rs"]
 mod exactly_once_tv2;
+
+#[path = "fake_cluster/kip848_describe.rs"]
+mod kip848_describe;
+
+#[path = "fake_cluster/kip848_fencing.rs"]
+mod kip848_fencing;
+
+#[path = "fake_cluster/kip848_mixed.rs"]
+mod kip848_mixed;

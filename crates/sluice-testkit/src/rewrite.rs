@@ -35,7 +35,9 @@ pub fn advertise(
             }
         }
         ResponseKind::FindCoordinator(f) => {
-            if f.node_id.0 >= 0 {
+            // v4+ answers in `coordinators` only: setting the top-level
+            // fields would make the answer unencodable at that version.
+            if version < 4 && f.node_id.0 >= 0 {
                 f.host = host.clone();
                 f.port = port;
             }
@@ -76,4 +78,58 @@ pub fn for_client(frame: &Bytes, request: Option<(ApiKey, i16)>, me: SocketAddr)
             sluice_wire::frame::encode_frame(&mut whole, frame);
             whole
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use kafka_protocol::messages::find_coordinator_response::Coordinator;
+    use kafka_protocol::messages::{BrokerId, FindCoordinatorResponse};
+
+    use super::*;
+
+    fn find_coordinator_frame(version: i16) -> Bytes {
+        let mut response = FindCoordinatorResponse::default();
+        if version >= 4 {
+            response.coordinators = vec![
+                Coordinator::default()
+                    .with_key(StrBytes::from_static_str("g"))
+                    .with_node_id(BrokerId(3))
+                    .with_host(StrBytes::from_static_str("broker-3"))
+                    .with_port(9092),
+            ];
+        } else {
+            response.node_id = BrokerId(3);
+            response.host = StrBytes::from_static_str("broker-3");
+            response.port = 9092;
+        }
+        let response = ResponseKind::FindCoordinator(response);
+        let body = encode_response_body(&response, ApiKey::FindCoordinator, version).unwrap();
+        let whole = encode_response_frame(7, ApiKey::FindCoordinator, version, &body).freeze();
+        whole.slice(4..)
+    }
+
+    /// Every FindCoordinator version is re-addressed: from v4 the answer is
+    /// the coordinators list, and the top-level fields must stay unset.
+    #[test]
+    fn find_coordinator_answers_point_at_the_stand_in_at_every_version() {
+        for version in 0..=6 {
+            let frame = find_coordinator_frame(version);
+            let out = advertise(&frame, ApiKey::FindCoordinator, version, "127.0.0.1", 4242)
+                .unwrap_or_else(|| panic!("v{version} not rewritten"));
+            let (header, body) =
+                parse_response_frame(out.freeze().slice(4..), ApiKey::FindCoordinator, version)
+                    .unwrap();
+            assert_eq!(header.correlation_id, 7);
+            let ResponseKind::FindCoordinator(f) =
+                decode_response_body(ApiKey::FindCoordinator, version, body).unwrap()
+            else {
+                panic!("not FindCoordinator");
+            };
+            let (host, port) = match f.coordinators.first() {
+                Some(c) => (c.host.to_string(), c.port),
+                None => (f.host.to_string(), f.port),
+            };
+            assert_eq!((host.as_str(), port), ("127.0.0.1", 4242), "v{version}");
+        }
+    }
 }

@@ -225,6 +225,7 @@ mod tests {
         Snapshot {
             at,
             group: group(1, rows.len()),
+            consumer: None,
             rows: rows
                 .iter()
                 .map(|&(p, c, e)| Row::new(tp("t", p), c, e, None))

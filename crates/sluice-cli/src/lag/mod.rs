@@ -14,7 +14,7 @@ use clap::Args;
 use serde_json::json;
 use sluice_fetch::{FetchClient, FetchConfig, TopicPartition};
 use sluice_group::GroupMetrics;
-use sluice_group::admin::view_group;
+use sluice_group::admin::{ConsumerGroupInfo, group_protocol, view_group};
 
 use crate::properties::settings;
 use crate::watermarks::high_watermarks;
@@ -94,6 +94,9 @@ pub(crate) struct Snapshot {
     pub at: Instant,
     /// The group's state, members and members/partitions ratio.
     pub group: GroupMetrics,
+    /// The KIP-848 details of a consumer-protocol group (`None` for a
+    /// classic one).
+    pub consumer: Option<ConsumerGroupInfo>,
     /// Every partition shown, in order.
     pub rows: Vec<Row>,
 }
@@ -163,6 +166,7 @@ impl Source {
         Ok(Snapshot {
             at: Instant::now(),
             group: view.metrics,
+            consumer: view.consumer,
             rows,
         })
     }
@@ -204,7 +208,14 @@ fn print_json(
         "group": group,
         "state": m.state,
         "protocol": m.protocol,
-        "rebalance_protocol": rebalance_kind(m),
+        "rebalance_protocol": rebalance_kind(m, snapshot.consumer.as_ref()),
+        "group_protocol": group_protocol(snapshot.consumer.as_ref()),
+        "group_epoch": snapshot.consumer.as_ref().map(|c| c.group_epoch),
+        "assignment_epoch": snapshot.consumer.as_ref().map(|c| c.assignment_epoch),
+        "consumer_members": snapshot.consumer.as_ref().map(|c| c.members.iter().map(|member| json!({
+            "member_id": member.member_id, "instance_id": member.instance_id,
+            "member_epoch": member.member_epoch,
+        })).collect::<Vec<_>>()),
         "members": m.members.len(),
         "assigned_partitions": m.partitions,
         "members_per_partition": m.members_per_partition,
@@ -232,21 +243,50 @@ pub(crate) fn state_name(m: &GroupMetrics) -> &str {
     }
 }
 
-/// The group's assignor and the rebalance protocol it speaks, as
-/// `assignor range (eager), ` for the table's head; empty when the group
-/// has none (Empty, or not described). A group whose members list
+/// What the head says of the group's protocol, one piece each: for a
+/// classic group its assignor and the rebalance protocol it speaks
+/// (`assignor range (eager)`; nothing when the group has none: Empty, or not
+/// described); for a KIP-848 group `protocol consumer`, the server-side
+/// assignor and the group epoch. A classic group whose members list
 /// `[cooperative-sticky, range]` (half-way through the roll) runs
 /// cooperative-sticky eagerly; DescribeGroups cannot show that, so the
 /// protocol shown is the assignor's own.
-pub(crate) fn assignor_part(m: &GroupMetrics) -> String {
-    match rebalance_kind(m) {
-        Some(kind) => format!("assignor {} ({kind}), ", m.protocol),
-        None => String::new(),
+pub(crate) fn protocol_parts(
+    m: &GroupMetrics,
+    consumer: Option<&ConsumerGroupInfo>,
+) -> Vec<String> {
+    if let Some(c) = consumer {
+        let mut parts = vec!["protocol consumer".to_string()];
+        if !c.assignor.is_empty() {
+            parts.push(format!("assignor {}", c.assignor));
+        }
+        parts.push(format!("group epoch {}", c.group_epoch));
+        return parts;
+    }
+    match rebalance_kind(m, None) {
+        Some(kind) => vec![format!("assignor {} ({kind})", m.protocol)],
+        None => Vec::new(),
     }
 }
 
-/// `eager` or `cooperative` for the group's assignor, `None` with none.
-pub(crate) fn rebalance_kind(m: &GroupMetrics) -> Option<&'static str> {
+/// The protocol pieces ([`protocol_parts`]) as the table's head shows them,
+/// each followed by `, `.
+pub(crate) fn assignor_part(m: &GroupMetrics, consumer: Option<&ConsumerGroupInfo>) -> String {
+    protocol_parts(m, consumer)
+        .into_iter()
+        .map(|p| format!("{p}, "))
+        .collect()
+}
+
+/// `eager` or `cooperative` for a classic group's assignor, `consumer` for
+/// a KIP-848 group, `None` for a classic group with no assignor.
+pub(crate) fn rebalance_kind(
+    m: &GroupMetrics,
+    consumer: Option<&ConsumerGroupInfo>,
+) -> Option<&'static str> {
+    if consumer.is_some() {
+        return Some("consumer");
+    }
     if m.protocol.is_empty() {
         return None;
     }
@@ -275,7 +315,7 @@ fn print_table(
         "group {} ({}, {}{} members, {} partitions assigned, members/partitions {})",
         group,
         state_name(m),
-        assignor_part(m),
+        assignor_part(m, snapshot.consumer.as_ref()),
         m.members.len(),
         m.partitions,
         ratio(m),
@@ -358,6 +398,7 @@ pub(crate) mod tests {
         let snapshot = Snapshot {
             at: Instant::now(),
             group: group(2, 3),
+            consumer: None,
             rows: vec![
                 Row::new(
                     tp("events", 0),
@@ -390,13 +431,92 @@ total lag 200
     #[test]
     fn the_head_names_the_assignor_and_its_rebalance_protocol() {
         let mut m = group(1, 1);
-        assert_eq!(assignor_part(&m), "assignor range (eager), ");
+        assert_eq!(assignor_part(&m, None), "assignor range (eager), ");
         m.protocol = "cooperative-sticky".into();
         assert_eq!(
-            assignor_part(&m),
+            assignor_part(&m, None),
             "assignor cooperative-sticky (cooperative), "
         );
         m.protocol = String::new();
-        assert_eq!(assignor_part(&m), "", "an Empty group has no assignor");
+        assert_eq!(
+            assignor_part(&m, None),
+            "",
+            "an Empty group has no assignor"
+        );
+    }
+
+    /// A consumer-protocol group of one static member at epoch 4.
+    pub fn consumer_info() -> ConsumerGroupInfo {
+        ConsumerGroupInfo {
+            group_epoch: 5,
+            assignment_epoch: 5,
+            assignor: "uniform".into(),
+            members: vec![sluice_group::admin::ConsumerMemberInfo {
+                member_id: "member-0".into(),
+                instance_id: Some("i-0".into()),
+                client_id: "c".into(),
+                client_host: "/127.0.0.1".into(),
+                member_epoch: 4,
+                partitions: vec![tp("events", 0)],
+            }],
+        }
+    }
+
+    #[test]
+    fn a_consumer_protocol_group_shows_its_protocol_assignor_and_epochs() {
+        let mut m = group(1, 1);
+        m.protocol = "uniform".into();
+        let info = consumer_info();
+        assert_eq!(
+            assignor_part(&m, Some(&info)),
+            "protocol consumer, assignor uniform, group epoch 5, "
+        );
+        assert_eq!(rebalance_kind(&m, Some(&info)), Some("consumer"));
+        let snapshot = Snapshot {
+            at: Instant::now(),
+            group: m,
+            consumer: Some(info),
+            rows: vec![Row::new(
+                tp("events", 0),
+                Some(1),
+                Some(3),
+                Some("member-0".into()),
+            )],
+        };
+        let mut out = Vec::new();
+        print_table(&mut out, "g", &snapshot).unwrap();
+        let head = String::from_utf8(out).unwrap();
+        assert_eq!(
+            head.lines().next().unwrap(),
+            "group g (Stable, protocol consumer, assignor uniform, group epoch 5, 1 members, \
+             1 partitions assigned, members/partitions 1.00)"
+        );
+        let mut out = Vec::new();
+        print_json(&mut out, "g", &snapshot).unwrap();
+        let doc: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(doc["group_protocol"], "consumer");
+        assert_eq!(doc["rebalance_protocol"], "consumer");
+        assert_eq!(doc["protocol"], "uniform");
+        assert_eq!(doc["group_epoch"], 5);
+        assert_eq!(doc["assignment_epoch"], 5);
+        assert_eq!(doc["consumer_members"][0]["member_id"], "member-0");
+        assert_eq!(doc["consumer_members"][0]["instance_id"], "i-0");
+        assert_eq!(doc["consumer_members"][0]["member_epoch"], 4);
+    }
+
+    #[test]
+    fn a_classic_group_says_so_in_json() {
+        let snapshot = Snapshot {
+            at: Instant::now(),
+            group: group(1, 1),
+            consumer: None,
+            rows: Vec::new(),
+        };
+        let mut out = Vec::new();
+        print_json(&mut out, "g", &snapshot).unwrap();
+        let doc: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(doc["group_protocol"], "classic");
+        assert_eq!(doc["group_epoch"], serde_json::Value::Null);
+        assert_eq!(doc["consumer_members"], serde_json::Value::Null);
     }
 }

@@ -11,7 +11,7 @@ use ratatui::text::Line;
 use ratatui::widgets::{Block, Cell, Paragraph, Row, Sparkline, Table};
 
 use super::history::{History, sparkline};
-use super::{assignor_part, dash, ratio, state_name};
+use super::{dash, protocol_parts, ratio, state_name};
 
 /// Columns of the per-partition sparklines (3 s each over the minute).
 pub(crate) const SPARK_WIDTH: u16 = 20;
@@ -55,7 +55,10 @@ pub(crate) fn draw(frame: &mut Frame, screen: &Screen) {
         "group {} · {} · {}{} members / {} partitions assigned · members/partitions {}",
         screen.group,
         state_name(m),
-        assignor_part(m).replace("), ", ") · "),
+        protocol_parts(m, latest.consumer.as_ref())
+            .into_iter()
+            .map(|p| format!("{p} · "))
+            .collect::<String>(),
         m.members.len(),
         m.partitions,
         ratio(m),
@@ -204,6 +207,7 @@ mod tests {
             h.push(Snapshot {
                 at: t0 + Duration::from_secs(s as u64),
                 group: g,
+                consumer: None,
                 rows: vec![
                     LagRow::new(
                         tp("events", 0),
@@ -276,6 +280,7 @@ mod tests {
             h.push(Snapshot {
                 at: t0 + Duration::from_secs(s * 2),
                 group: group(1, 1),
+                consumer: None,
                 rows: vec![LagRow::new(
                     tp("events", 0),
                     Some(100),
@@ -309,6 +314,7 @@ mod tests {
         h.push(Snapshot {
             at: Instant::now(),
             group: group(1, 1),
+            consumer: None,
             rows: vec![LagRow::new(tp("events", 0), Some(5), Some(9), None)],
         });
         let screen = Screen {

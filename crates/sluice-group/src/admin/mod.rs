@@ -2,17 +2,23 @@
 //! `kafka-consumer-groups.sh` do: finding a group's coordinator, listing
 //! groups, describing one with its committed offsets (what `sluice lag`
 //! and `sluice group describe` show), changing its committed offsets and
-//! deleting it. Nothing here joins the group.
+//! deleting it. Nothing here joins the group. A KIP-848 consumer-protocol
+//! group is described with ConsumerGroupDescribe where the coordinator
+//! offers it.
 
 mod alter;
+mod consumer_describe;
 mod delete;
 mod list;
 mod view;
 
 pub use alter::alter_group_offsets;
+pub use consumer_describe::{
+    ConsumerGroupInfo, ConsumerMemberInfo, Decision, Fallback, decide, describe_request,
+};
 pub use delete::delete_groups;
 pub use list::{ListedGroup, list_groups};
-pub use view::{GroupDescription, GroupView, describe_group, inactive, view_group};
+pub use view::{GroupDescription, GroupView, describe_group, group_protocol, inactive, view_group};
 
 use kafka_protocol::messages::{ApiKey, FindCoordinatorRequest, GroupId};
 use kafka_protocol::protocol::StrBytes;

@@ -1,4 +1,5 @@
-//! Describing a group (DescribeGroups) and reading its committed offsets
+//! Describing a group (ConsumerGroupDescribe for a KIP-848 consumer-protocol
+//! group, DescribeGroups otherwise) and reading its committed offsets
 //! (OffsetFetch) from outside it.
 
 use std::collections::BTreeMap;
@@ -10,6 +11,7 @@ use sluice_fetch::pool::BrokerPool;
 use sluice_wire::WireError;
 use sluice_wire::connection::Connection;
 
+use super::consumer_describe::{ConsumerGroupInfo, Decision, describe_consumer};
 use super::{find_coordinator, group_id};
 use crate::error::GroupError;
 use crate::metrics::{GroupMetrics, describe_metrics};
@@ -25,6 +27,17 @@ pub struct GroupDescription {
     /// The protocol type ("consumer" for consumer groups, "" when the
     /// group is empty or unknown).
     pub protocol_type: String,
+    /// The KIP-848 details (epochs, server-side assignor, member epochs and
+    /// instance ids) of a consumer-protocol group; `None` for a classic
+    /// group or where the coordinator cannot tell (no ConsumerGroupDescribe).
+    pub consumer: Option<ConsumerGroupInfo>,
+}
+
+impl GroupDescription {
+    /// The group protocol: `consumer` (KIP-848) or `classic`.
+    pub fn group_protocol(&self) -> &'static str {
+        group_protocol(self.consumer.as_ref())
+    }
 }
 
 /// A group as seen from outside: its description and committed offsets.
@@ -35,8 +48,28 @@ pub struct GroupView {
     pub metrics: GroupMetrics,
     /// The protocol type ("consumer" for consumer groups).
     pub protocol_type: String,
+    /// The KIP-848 details of a consumer-protocol group (see
+    /// [`GroupDescription::consumer`]).
+    pub consumer: Option<ConsumerGroupInfo>,
     /// Every partition the group has committed an offset for.
     pub committed: BTreeMap<TopicPartition, Option<OffsetAndMetadata>>,
+}
+
+impl GroupView {
+    /// The group protocol: `consumer` (KIP-848) or `classic`.
+    pub fn group_protocol(&self) -> &'static str {
+        group_protocol(self.consumer.as_ref())
+    }
+}
+
+/// `consumer` for a group described by ConsumerGroupDescribe, `classic`
+/// otherwise.
+pub fn group_protocol(consumer: Option<&ConsumerGroupInfo>) -> &'static str {
+    if consumer.is_some() {
+        "consumer"
+    } else {
+        "classic"
+    }
 }
 
 /// Whether the group has no live members, so that its offsets may be
@@ -44,11 +77,33 @@ pub struct GroupView {
 /// answers Dead for a group it does not know). A group whose state is
 /// unknown (a broker without DescribeGroups) is not known to be inactive.
 pub fn inactive(metrics: &GroupMetrics) -> bool {
-    metrics.members.is_empty() && matches!(metrics.state.as_str(), "Empty" | "Dead")
+    // ConsumerGroupDescribe's states are spelled in lower case by some
+    // Kafka versions ("empty"), DescribeGroups' in title case.
+    metrics.members.is_empty()
+        && ["Empty", "Dead"]
+            .iter()
+            .any(|s| metrics.state.eq_ignore_ascii_case(s))
+}
+
+/// Describes `group` on its coordinator `conn`: ConsumerGroupDescribe where
+/// offered and the group is a consumer-protocol group, DescribeGroups
+/// otherwise.
+async fn describe_on(conn: &Connection, group: &str) -> Result<GroupDescription, GroupError> {
+    if let Decision::Consumer(metrics, info) = describe_consumer(conn, group).await? {
+        return Ok(GroupDescription {
+            metrics,
+            protocol_type: crate::membership::PROTOCOL_TYPE.to_string(),
+            consumer: Some(info),
+        });
+    }
+    classic_describe_on(conn, group).await
 }
 
 /// DescribeGroups for `group` on its coordinator `conn`.
-async fn describe_on(conn: &Connection, group: &str) -> Result<GroupDescription, GroupError> {
+async fn classic_describe_on(
+    conn: &Connection,
+    group: &str,
+) -> Result<GroupDescription, GroupError> {
     match conn.versions().negotiate(ApiKey::DescribeGroups) {
         Ok(version) => {
             let request = DescribeGroupsRequest::default().with_groups(vec![group_id(group)]);
@@ -63,6 +118,7 @@ async fn describe_on(conn: &Connection, group: &str) -> Result<GroupDescription,
             Ok(GroupDescription {
                 metrics,
                 protocol_type,
+                consumer: None,
             })
         }
         Err(WireError::UnsupportedApi { .. }) => {
@@ -74,6 +130,7 @@ async fn describe_on(conn: &Connection, group: &str) -> Result<GroupDescription,
             Ok(GroupDescription {
                 metrics: GroupMetrics::unknown(),
                 protocol_type: String::new(),
+                consumer: None,
             })
         }
         Err(e) => Err(e.into()),
@@ -81,7 +138,9 @@ async fn describe_on(conn: &Connection, group: &str) -> Result<GroupDescription,
 }
 
 /// Describes `group`: state, protocol type, assignor and members with their
-/// partitions. A group the broker does not know is described as Dead (Kafka)
+/// partitions, and for a KIP-848 consumer-protocol group its epochs and its
+/// members' epochs and instance ids (ConsumerGroupDescribe, asked first
+/// where the coordinator offers it). A group the broker does not know is described as Dead (Kafka)
 /// or Empty (tansu) with no members, not as an error.
 ///
 /// A broker without DescribeGroups (librdkafka's mock cluster has none)
@@ -113,6 +172,7 @@ pub async fn view_group(
     let GroupDescription {
         metrics,
         protocol_type,
+        consumer,
     } = describe_on(&conn, group).await?;
 
     let version = conn.versions().negotiate(ApiKey::OffsetFetch)?;
@@ -142,6 +202,7 @@ pub async fn view_group(
     Ok(GroupView {
         metrics,
         protocol_type,
+        consumer,
         committed,
     })
 }
