@@ -14,7 +14,11 @@
 //!   (rdkafka_mock_cgrp.c:371-374, `rd_assert` is `assert`, rdposix.h:159,
 //!   and rdkafka-sys builds without NDEBUG). Step 1 always has a `range`
 //!   member next to a `[cooperative-sticky, range]` one: the assert aborts
-//!   the test process, whichever member leads. Step 2 never does: every
+//!   the test process, whichever member leads (tried: three `range`
+//!   members settle, the first `[cooperative-sticky, range]` one joining
+//!   ends the run with SIGABRT, "rdkafka_mock_cgrp.c:372: ... Assertion
+//!   '!rd_kafkap_str_cmp_str( member2->protos[0].name,
+//!   mcgrp->protocol_name)' failed"). Step 2 never does: every
 //!   member lists cooperative-sticky first, which is also what Kafka picks
 //!   (the only protocol all support).
 //! - krafka's fake keeps one member per classic group: each JoinGroup
