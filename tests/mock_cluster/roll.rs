@@ -34,6 +34,17 @@
 //!
 //! The in-process coordinator of sluice-group's `membership::tests::roll`
 //! selects protocols as Kafka does and runs both steps.
+//!
+//! Together with tests/roll.rs (step 1 against tansu: three `range`
+//! members replaced one at a time by `[cooperative-sticky, range]` ones,
+//! the group staying on `range`, eager throughout) this covers the roll
+//! over the wire, each step on the broker that can run it. What only the
+//! in-process test (crates/sluice-group/src/membership/tests/roll.rs)
+//! covers is the switch between the steps: the group moving from `range`
+//! to `cooperative-sticky` when the last range-only member leaves, which
+//! tansu never does (it keeps the protocol the group formed with) and the
+//! mock cannot reach (it aborts on step 1's mixed first protocols, so no
+//! group here ever had `range`).
 
 use std::time::Duration;
 
