@@ -33,7 +33,7 @@
 //! group's join, administrator.rs:2425-2446), and every member's
 //! subscription carries the generation it last joined (ConsumerProtocolSubscription v3, as the
 //! Java client sends), so once members rejoin after a leave each rejoin
-//! starts another generation: the group keeps rebalancing (some 70
+//! starts another generation: the group keeps rebalancing (40 to 75
 //! generations in a run), and a moment where all three hold two partitions
 //! each may never come. The leader's JoinGroup is answered at once with the
 //! members tansu knows, not after all have rejoined, so a generation can
