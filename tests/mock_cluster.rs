@@ -11,5 +11,6 @@ mod mock_cluster {
     pub mod cooperative_sluice;
     pub mod faults;
     pub mod kip848;
+    pub mod roll;
     pub mod transactions;
 }

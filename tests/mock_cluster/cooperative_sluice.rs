@@ -3,12 +3,10 @@
 //! gets them back.
 //!
 //! The two-step roll (`range` -> `[cooperative-sticky, range]` ->
-//! `cooperative-sticky`) is not here: the mock takes the leader's first
-//! protocol and asserts every member lists it first
-//! (rdkafka_mock_cgrp.c, `rd_kafka_mock_cgrp_classic_elect_leader`), and
-//! tansu keeps the protocol the group formed with, so neither selects
-//! protocols as Kafka does. The roll runs against an in-process coordinator
-//! that does (sluice-group's `membership::tests::roll`).
+//! `cooperative-sticky`) runs here only from its second step (roll.rs,
+//! which says why, with the lines of the mock, krafka and tansu that stop
+//! the first); the whole roll runs against an in-process coordinator that
+//! selects protocols as Kafka does (sluice-group's `membership::tests::roll`).
 
 use std::time::Duration;
 
