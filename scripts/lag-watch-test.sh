@@ -99,7 +99,7 @@ produce 1 30
 # 1. The view, in a 160x30 terminal; after sluice, the shell says how it ended and whether the
 #    terminal is back in canonical mode (raw mode turns icanon off).
 tm new-session -d -s watch -x 160 -y 30 \
-    "'$sluice' lag -b '$bootstrap' -G '$group' --watch; echo \"sluice exited \$?\"; stty -a | grep -Eq '(^| )icanon' && echo 'terminal cooked'; exec sleep 600"
+    "'$sluice' lag -b '$bootstrap' -G '$group' --watch; echo \"sluice exited \$?\"; if stty -a | grep -Eq '(^| )icanon'; then echo 'terminal cooked'; else echo 'terminal raw'; fi; exec sleep 600"
 wait_for "view with the topic's rows" "$(row 0 200 250 50)" "$(row 1 150 180 30)" "$(row 2 100 100 0)"
 screen=$(capture)
 echo "--- 1. committed part-way:"
@@ -143,6 +143,8 @@ consumer_pid=
 # 4. Quit.
 tm send-keys -t watch q
 wait_for "exit" '^sluice exited 0$'
+# The mode line comes a moment after the exit line: wait for it, whichever it is.
+wait_for "the terminal's mode" '^terminal (cooked|raw)$'
 screen=$(capture)
 echo "--- 4. after q:"
 echo "$screen"
