@@ -65,8 +65,8 @@ pub(super) async fn run(mut client: FetchClient, group: &str, json: bool) -> Res
     print_text(&mut out, group, &view, &rows)
 }
 
-/// The member's instance id and epoch in a consumer-protocol group.
-fn member_epoch<'a>(
+/// The consumer-protocol details (instance id, member epoch) of `member_id`.
+fn consumer_member<'a>(
     consumer: Option<&'a ConsumerGroupInfo>,
     member_id: &str,
 ) -> Option<&'a sluice_group::admin::ConsumerMemberInfo> {
@@ -87,7 +87,7 @@ fn to_json(group: &str, view: &GroupView, rows: &[Row]) -> serde_json::Value {
             "group_epoch": consumer.map(|c| c.group_epoch),
             "assignment_epoch": consumer.map(|c| c.assignment_epoch),
             "members": m.members.iter().map(|member| {
-                let kip848 = member_epoch(consumer, &member.member_id);
+                let kip848 = consumer_member(consumer, &member.member_id);
                 json!({
                 "member_id": member.member_id,
                 "instance_id": kip848.and_then(|c| c.instance_id.clone()),
@@ -150,7 +150,7 @@ fn print_text(out: &mut impl Write, group: &str, view: &GroupView, rows: &[Row])
             )?;
         }
         for member in &m.members {
-            let kip848 = member_epoch(consumer, &member.member_id);
+            let kip848 = consumer_member(consumer, &member.member_id);
             if consumer.is_some() {
                 write!(
                     out,
